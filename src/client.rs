@@ -1,0 +1,60 @@
+//! Client (Клиент): a person or a company, with its contact persons and their
+//! contact points.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::appeal::ContactKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    Person,
+    Company,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Person => "person",
+            ClientKind::Company => "company",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ClientKind> {
+        match s {
+            "person" => Some(ClientKind::Person),
+            "company" => Some(ClientKind::Company),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContactPoint {
+    pub kind: ContactKind,
+    /// The normalised value that matching uses.
+    pub value: String,
+    /// As it was typed.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContactPerson {
+    pub id: i64,
+    pub name: String,
+    pub contact_points: Vec<ContactPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Client {
+    pub id: i64,
+    /// The id in the system the client was imported from.
+    pub external_id: Option<String>,
+    pub kind: ClientKind,
+    pub name: String,
+    pub responsible: Option<String>,
+    pub contact_persons: Vec<ContactPerson>,
+    /// Contact points not tied to one person (a company's switchboard).
+    pub contact_points: Vec<ContactPoint>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    leadgate::cli::run(leadgate::cli::Cli::parse()).await
+}

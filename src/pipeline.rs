@@ -1,0 +1,447 @@
+//! The one pipeline every appeal goes through: store → match → link or create → notify.
+//!
+//! A worker takes pending appeals in batches inside one write transaction, and
+//! processes each under its own savepoint, so a failing appeal is recorded and
+//! retried later without undoing the others. Everything an appeal causes
+//! (client, contact points, interest, tasks, feed, its status and decision) is
+//! committed together, so a crash at any point leaves it either untouched and
+//! pending, or fully processed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::{Acquire, AnyConnection};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::appeal::{AppealStatus, ContactKey, NormalizedContact};
+use crate::client::ClientKind;
+use crate::dedup::{self, Decision, DecisionKind};
+use crate::metrics::Metrics;
+use crate::routing::Router;
+use crate::settings::Settings;
+use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, NewTask, StorageError, Store};
+
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    router: Arc<Router>,
+    wake: Arc<Notify>,
+}
+
+/// What processing one appeal did.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub appeal_id: i64,
+    pub status: AppealStatus,
+    pub decision: DecisionKind,
+    pub client_id: Option<i64>,
+    pub interest_id: Option<i64>,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Self {
+        let router = Arc::new(Router::new(settings.clone()));
+        Pipeline {
+            store,
+            settings,
+            metrics,
+            router,
+            wake,
+        }
+    }
+
+    /// Works until `shutdown`; the batch in hand is always finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let idle = Duration::from_millis(self.settings.pipeline.poll_interval_ms.max(10));
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.process_batch().await {
+                Ok(done) if !done.is_empty() => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "processing batch failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        tracing::info!("pipeline worker stopped");
+    }
+
+    /// Takes one batch of pending appeals and processes it in one transaction.
+    pub async fn process_batch(&self) -> Result<Vec<Processed>, StorageError> {
+        let mut tx = self.store.begin_write().await?;
+        let claimed = self
+            .store
+            .claim_pending(tx.conn(), self.settings.pipeline.batch_size)
+            .await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let region = self.settings.region();
+        let normalized: Vec<NormalizedContact> = claimed
+            .iter()
+            .map(|c| c.appeal.contact.normalize(region))
+            .collect();
+        if self.store.backend() == Backend::Postgres {
+            lock_keys(tx.conn(), normalized.iter().flat_map(|n| n.keys.iter())).await?;
+        }
+        let mut done = Vec::with_capacity(claimed.len());
+        let started = Instant::now();
+        for (claim, contact) in claimed.iter().zip(&normalized) {
+            let mut sp = tx.conn().begin().await?;
+            match self.process_one(&mut sp, claim, contact).await {
+                Ok(processed) => {
+                    sp.commit().await?;
+                    done.push(processed);
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    let give_up = claim.attempts + 1 >= i64::from(self.settings.pipeline.max_attempts);
+                    tracing::error!(
+                        appeal_id = claim.appeal.id,
+                        source = %claim.appeal.source,
+                        external_id = %claim.appeal.external_id,
+                        attempt = claim.attempts + 1,
+                        give_up,
+                        error = %e,
+                        "processing an appeal failed"
+                    );
+                    self.store
+                        .record_failure(tx.conn(), claim.appeal.id, &e.to_string(), give_up)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        let now = Utc::now().timestamp_millis();
+        for p in &done {
+            if let Some(claim) = claimed.iter().find(|c| c.appeal.id == p.appeal_id) {
+                self.metrics.processed(claim.appeal.channel, p.decision);
+                let latency = (now - claim.accepted_at_ms).max(0) as f64 / 1000.0;
+                self.metrics.observe_latency(latency);
+            }
+        }
+        tracing::debug!(count = done.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch processed");
+        for p in &done {
+            tracing::info!(
+                appeal_id = p.appeal_id,
+                status = p.status.as_str(),
+                decision = p.decision.as_str(),
+                client_id = p.client_id,
+                interest_id = p.interest_id,
+                "appeal processed"
+            );
+        }
+        Ok(done)
+    }
+
+    async fn process_one(
+        &self,
+        conn: &mut AnyConnection,
+        claim: &ClaimedAppeal,
+        contact: &NormalizedContact,
+    ) -> Result<Processed, StorageError> {
+        let appeal = &claim.appeal;
+        let hits = self.store.find_hits(conn, &contact.keys).await?;
+        let decision = dedup::decide(&contact.keys, &hits);
+        let mut record = json!({
+            "kind": decision.kind,
+            "matched_on": decision.matched_on,
+            "score": decision.score,
+            "candidates": decision.candidates,
+            "evidence": decision.evidence,
+            "reason": decision.reason,
+            "rejected_contact_points": contact.rejected,
+        });
+        let (client_id, person_id) = match decision.kind {
+            DecisionKind::Review => {
+                self.store
+                    .open_review_item(conn, appeal.id, &decision.candidates)
+                    .await?;
+                self.store
+                    .finish_appeal(conn, appeal.id, AppealStatus::Review, None, None, &record)
+                    .await?;
+                return Ok(Processed {
+                    appeal_id: appeal.id,
+                    status: AppealStatus::Review,
+                    decision: decision.kind,
+                    client_id: None,
+                    interest_id: None,
+                });
+            }
+            DecisionKind::ExistingClient => {
+                self.attach_to_existing(conn, &decision, &appeal.contact, &contact.keys)
+                    .await?
+            }
+            DecisionKind::NewClient => {
+                self.create_client(conn, &appeal.contact, &contact.keys)
+                    .await?
+            }
+        };
+        let (status, interest_id) = self
+            .link_or_create_interest(conn, claim, client_id, person_id)
+            .await?;
+        record["client_id"] = json!(client_id);
+        self.store
+            .finish_appeal(conn, appeal.id, status, Some(client_id), Some(interest_id), &record)
+            .await?;
+        Ok(Processed {
+            appeal_id: appeal.id,
+            status,
+            decision: decision.kind,
+            client_id: Some(client_id),
+            interest_id: Some(interest_id),
+        })
+    }
+
+    /// The matched client learns the appeal's other contact points, so the
+    /// next appeal from them matches on any of its keys.
+    async fn attach_to_existing(
+        &self,
+        conn: &mut AnyConnection,
+        decision: &Decision,
+        card: &crate::appeal::ContactCard,
+        keys: &[ContactKey],
+    ) -> Result<(i64, Option<i64>), StorageError> {
+        let client_id = decision
+            .client_id
+            .ok_or(StorageError::Corrupt("existing-client decision without a client".into()))?;
+        let person_id = match decision.person_id {
+            Some(p) => Some(p),
+            None => match card.display_name() {
+                Some(name) => Some(self.store.ensure_person(conn, client_id, name).await?),
+                None => self.store.first_person(conn, client_id).await?,
+            },
+        };
+        self.store
+            .add_contact_points(conn, client_id, person_id, keys)
+            .await?;
+        Ok((client_id, person_id))
+    }
+
+    async fn create_client(
+        &self,
+        conn: &mut AnyConnection,
+        card: &crate::appeal::ContactCard,
+        keys: &[ContactKey],
+    ) -> Result<(i64, Option<i64>), StorageError> {
+        let person_name = card
+            .display_name()
+            .map(str::to_string)
+            .or_else(|| keys.first().map(|k| k.raw.clone()))
+            .unwrap_or_else(|| "Без имени".to_string());
+        let company = card
+            .company
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let (kind, client_name) = match company {
+            Some(c) => (ClientKind::Company, c.to_string()),
+            None => (ClientKind::Person, person_name.clone()),
+        };
+        let client_id = self.store.create_client(conn, kind, &client_name, None).await?;
+        let person_id = self.store.ensure_person(conn, client_id, &person_name).await?;
+        self.store
+            .add_contact_points(conn, client_id, Some(person_id), keys)
+            .await?;
+        Ok((client_id, Some(person_id)))
+    }
+
+    async fn link_or_create_interest(
+        &self,
+        conn: &mut AnyConnection,
+        claim: &ClaimedAppeal,
+        client_id: i64,
+        person_id: Option<i64>,
+    ) -> Result<(AppealStatus, i64), StorageError> {
+        let appeal = &claim.appeal;
+        let summary = appeal_summary(appeal);
+        if let Some(open) = self.store.open_interest_of(conn, client_id).await? {
+            self.store
+                .add_feed_entry(
+                    conn,
+                    &NewFeedEntry {
+                        interest_id: open.id,
+                        kind: "appeal",
+                        actor: None,
+                        summary: format!("Повторное обращение ({}): {summary}", appeal.channel),
+                        data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
+                        appeal_id: Some(appeal.id),
+                    },
+                )
+                .await?;
+            let plan = self.router.repeat_appeal_task(&open, Utc::now());
+            self.add_planned_task(conn, open.id, appeal.id, "repeat", &plan).await?;
+            self.store.touch_interest(conn, open.id).await?;
+            return Ok((AppealStatus::Linked, open.id));
+        }
+
+        let responsible = match self.store.client_responsible(conn, client_id).await? {
+            Some(login) => Some(login),
+            None => {
+                let next = self.next_in_round_robin(conn).await?;
+                if let Some(login) = &next {
+                    self.store.set_client_responsible(conn, client_id, login).await?;
+                }
+                next
+            }
+        };
+        let plan = self.router.new_interest(appeal, responsible.as_deref(), Utc::now());
+        let interest_id = self
+            .store
+            .create_interest(
+                conn,
+                client_id,
+                person_id,
+                &plan.scenario,
+                &plan.stage,
+                responsible.as_deref(),
+                appeal.channel.as_str(),
+                &appeal.source,
+            )
+            .await?;
+        self.store
+            .add_feed_entry(
+                conn,
+                &NewFeedEntry {
+                    interest_id,
+                    kind: "appeal",
+                    actor: None,
+                    summary: format!("Обращение ({}): {summary}", appeal.channel),
+                    data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
+                    appeal_id: Some(appeal.id),
+                },
+            )
+            .await?;
+        self.store
+            .add_feed_entry(
+                conn,
+                &NewFeedEntry {
+                    interest_id,
+                    kind: "stage_changed",
+                    actor: None,
+                    summary: format!("Интерес создан на этапе «{}»", plan.stage_name),
+                    data: json!({"scenario": plan.scenario, "to": plan.stage, "responsible": responsible}),
+                    appeal_id: Some(appeal.id),
+                },
+            )
+            .await?;
+        for (i, task) in plan.tasks.iter().enumerate() {
+            self.add_planned_task(conn, interest_id, appeal.id, &format!("first{i}"), task)
+                .await?;
+        }
+        Ok((AppealStatus::Created, interest_id))
+    }
+
+    async fn add_planned_task(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+        appeal_id: i64,
+        cause: &str,
+        task: &crate::routing::PlannedTask,
+    ) -> Result<(), StorageError> {
+        let created = self
+            .store
+            .add_task(
+                conn,
+                &NewTask {
+                    interest_id,
+                    title: &task.title,
+                    assignee: task.assignee.as_deref(),
+                    due_at: task.due_at,
+                    cause_key: format!("appeal:{appeal_id}:{cause}"),
+                },
+            )
+            .await?;
+        if let Some(task_id) = created {
+            self.store
+                .add_feed_entry(
+                    conn,
+                    &NewFeedEntry {
+                        interest_id,
+                        kind: "task_created",
+                        actor: None,
+                        summary: format!("Задача «{}»", task.title),
+                        data: json!({"task_id": task_id, "assignee": task.assignee, "due_at": task.due_at}),
+                        appeal_id: Some(appeal_id),
+                    },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn next_in_round_robin(&self, conn: &mut AnyConnection) -> Result<Option<String>, StorageError> {
+        let list = &self.settings.routing.round_robin;
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let n = self.store.next_counter(conn, "round_robin").await?;
+        let idx = usize::try_from((n - 1).rem_euclid(list.len() as i64)).unwrap_or(0);
+        Ok(list.get(idx).cloned())
+    }
+}
+
+fn appeal_summary(appeal: &crate::appeal::Appeal) -> String {
+    let text = appeal
+        .subject
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .or(appeal.text.as_deref())
+        .unwrap_or("");
+    let mut s: String = text.chars().take(140).collect();
+    if text.chars().count() > 140 {
+        s.push('…');
+    }
+    s
+}
+
+/// Serialises appeals that share a contact key across instances for the rest
+/// of the transaction, so two instances never both create a client for the
+/// same new person. Locks are taken in one order to rule out deadlocks.
+async fn lock_keys<'a>(
+    conn: &mut AnyConnection,
+    keys: impl Iterator<Item = &'a ContactKey>,
+) -> Result<(), StorageError> {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<i64> = keys
+        .map(|k| {
+            let digest = Sha256::digest(format!("{}:{}", k.kind.as_str(), k.value).as_bytes());
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(bytes)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}

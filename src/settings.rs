@@ -1,0 +1,721 @@
+//! Configuration: one TOML file plus `LEADGATE__SECTION__KEY` environment overrides.
+//!
+//! Loading never stops at the first problem: every section is deserialised on its
+//! own, unknown keys are collected with their paths, and the semantic checks run
+//! over whatever did parse, so `leadgate check-config` can list everything at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::contact::Region;
+use crate::scenario::ScenarioSet;
+
+/// A secret that must never reach a log line or a `Debug` dump.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// `host:port`; port 0 lets the OS choose (tests).
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests and the appeal being processed.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// fsync on every commit: an acknowledged appeal survives a power cut.
+    #[default]
+    Full,
+    /// Survives a crash of leadgate, not of the machine; faster on slow disks.
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub sqlite_synchronous: SqliteSync,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/leadgate.db".into(),
+            max_connections: 8,
+            sqlite_synchronous: SqliteSync::Full,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise (journald, files).
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `leadgate=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Operator,
+    Manager,
+    Head,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Manager => "manager",
+            Role::Head => "head",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "operator" => Some(Role::Operator),
+            "manager" => Some(Role::Manager),
+            "head" => Some(Role::Head),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: Secret,
+    #[serde(default = "default_token_role")]
+    pub role: Role,
+}
+
+fn default_token_role() -> Role {
+    Role::Admin
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerSettings {
+    pub login: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default = "default_manager_role")]
+    pub role: Role,
+    /// The manager's user or extension on the PBX, for call routing.
+    #[serde(default)]
+    pub pbx_user: Option<String>,
+}
+
+fn default_manager_role() -> Role {
+    Role::Manager
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentSettings {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub head: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingSettings {
+    /// Region for phone numbers written without a country code.
+    pub default_region: String,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        Self {
+            default_region: "RU".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSettings {
+    /// Logins that take new clients in turn when the client has no responsible manager.
+    pub round_robin: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Appeals taken per processing transaction.
+    pub batch_size: u32,
+    /// How often an idle worker looks for pending appeals it was not woken for
+    /// (appeals written by another instance sharing the database).
+    pub poll_interval_ms: u64,
+    /// After this many failed attempts an appeal is parked as `failed` for a human.
+    pub max_attempts: u32,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            poll_interval_ms: 500,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Maps a site form's field names onto the appeal's contact card.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormFieldMap {
+    pub name: Vec<String>,
+    pub phone: Vec<String>,
+    pub email: Vec<String>,
+    pub message: Vec<String>,
+    pub company: Vec<String>,
+    pub subject: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormSettings {
+    /// The appeal's `source`; defaults to `form:<name>`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Where a plain browser post is sent after the appeal is stored.
+    #[serde(default)]
+    pub thank_you_url: Option<String>,
+    /// A field that people never see and bots fill in.
+    #[serde(default)]
+    pub honeypot: Option<String>,
+    /// Optional shared secret, given in `secret_header` or in the field `secret_field`.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default = "default_secret_header")]
+    pub secret_header: String,
+    #[serde(default = "default_secret_field")]
+    pub secret_field: String,
+    /// Width of the time bucket that makes a form without `tranid` idempotent.
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window_secs: u64,
+    #[serde(default)]
+    pub fields: FormFieldMap,
+}
+
+fn default_secret_header() -> String {
+    "X-Leadgate-Form-Secret".into()
+}
+fn default_secret_field() -> String {
+    "form_secret".into()
+}
+fn default_dedup_window() -> u64 {
+    600
+}
+
+/// The whole configuration, after every check passed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub logging: LoggingSettings,
+    pub api: ApiSettings,
+    pub matching: MatchingSettings,
+    pub routing: RoutingSettings,
+    pub pipeline: PipelineSettings,
+    pub managers: Vec<ManagerSettings>,
+    pub departments: Vec<DepartmentSettings>,
+    pub forms: BTreeMap<String, FormSettings>,
+    pub scenarios: ScenarioSet,
+}
+
+impl Settings {
+    pub fn region(&self) -> Region {
+        Region::parse(&self.matching.default_region).unwrap_or_default()
+    }
+
+    pub fn manager(&self, login: &str) -> Option<&ManagerSettings> {
+        self.managers.iter().find(|m| m.login == login)
+    }
+}
+
+/// One thing wrong with the configuration, named by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no configuration file: tried {0}")]
+    NotFound(String),
+    #[error("cannot read {path}: {message}")]
+    Unreadable { path: PathBuf, message: String },
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), list(.0))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+fn list(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where the configuration comes from: `--config`, else `LEADGATE_CONFIG`, else
+/// `./config/leadgate.toml`, else `/etc/leadgate/leadgate.toml`.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("LEADGATE_CONFIG") {
+        return Ok(PathBuf::from(path));
+    }
+    let candidates = [
+        PathBuf::from("config/leadgate.toml"),
+        PathBuf::from("/etc/leadgate/leadgate.toml"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            ConfigError::NotFound(
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+}
+
+/// Loads the file at `path` with environment overrides and checks all of it.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    load_from_str(&text, std::env::vars())
+}
+
+/// The testable core of [`load`]: TOML text plus an explicit environment.
+pub fn load_from_str(
+    toml_text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let env: std::collections::HashMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("LEADGATE__"))
+        .collect();
+    let built = config::Config::builder()
+        .add_source(config::File::from_str(toml_text, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("LEADGATE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("api.tokens")
+                .with_list_parse_key("routing.round_robin")
+                .source(Some(env)),
+        )
+        .build()
+        .map_err(|e| {
+            ConfigError::Invalid(vec![ConfigProblem {
+                key: "(file)".into(),
+                message: e.to_string(),
+            }])
+        })?;
+    let mut problems = Vec::new();
+    let mut table = match built.cache.into_table() {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(ConfigError::Invalid(vec![ConfigProblem {
+                key: "(root)".into(),
+                message: e.to_string(),
+            }]))
+        }
+    };
+    resolve_secret_files(&mut table, "", &mut problems);
+
+    let server = section::<ServerSettings>(&mut table, "server", &mut problems);
+    let database = section::<DatabaseSettings>(&mut table, "database", &mut problems);
+    let logging = section::<LoggingSettings>(&mut table, "logging", &mut problems);
+    let api = section::<ApiSettings>(&mut table, "api", &mut problems);
+    let matching = section::<MatchingSettings>(&mut table, "matching", &mut problems);
+    let routing = section::<RoutingSettings>(&mut table, "routing", &mut problems);
+    let pipeline = section::<PipelineSettings>(&mut table, "pipeline", &mut problems);
+    let managers = section::<Vec<ManagerSettings>>(&mut table, "managers", &mut problems);
+    let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
+    let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
+    let scenarios = scenario_section(&mut table, &mut problems);
+    for key in table.keys() {
+        problems.push(ConfigProblem {
+            key: key.clone(),
+            message: "unknown section".into(),
+        });
+    }
+
+    let settings = Settings {
+        server,
+        database,
+        logging,
+        api,
+        matching,
+        routing,
+        pipeline,
+        managers,
+        departments,
+        forms,
+        scenarios,
+    };
+    check(&settings, &mut problems);
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// Deserialises one section, recording type errors and unknown keys with their
+/// paths; a broken section falls back to its defaults so later checks still run.
+fn section<T: DeserializeOwned + Default>(
+    table: &mut config::Map<String, config::Value>,
+    name: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> T {
+    let Some(value) = table.remove(name) else {
+        return T::default();
+    };
+    deserialize_value(value, name, problems).unwrap_or_default()
+}
+
+fn deserialize_value<T: DeserializeOwned>(
+    value: config::Value,
+    prefix: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        value,
+        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+    ));
+    for path in unknown {
+        problems.push(ConfigProblem {
+            key: join_path(prefix, &path),
+            message: "unknown key".into(),
+        });
+    }
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            // serde reports deny_unknown_fields as an error; keep its wording but
+            // point at the right place.
+            problems.push(ConfigProblem {
+                key: join_path(prefix, if path == "." { "" } else { &path }),
+                message,
+            });
+            None
+        }
+    }
+}
+
+fn join_path(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty() || path == "?") {
+        (_, true) => prefix.to_string(),
+        (true, false) => path.to_string(),
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+fn scenario_section(
+    table: &mut config::Map<String, config::Value>,
+    problems: &mut Vec<ConfigProblem>,
+) -> ScenarioSet {
+    #[derive(Deserialize)]
+    struct Wrapper {
+        #[serde(flatten)]
+        set: ScenarioSet,
+    }
+    let mut sub = config::Map::new();
+    for key in ["scenarios", "scenario_rules"] {
+        if let Some(v) = table.remove(key) {
+            sub.insert(key.to_string(), v);
+        }
+    }
+    if sub.is_empty() {
+        return ScenarioSet::standard();
+    }
+    let value = config::Value::new(None, config::ValueKind::Table(sub));
+    match deserialize_value::<Wrapper>(value, "", problems) {
+        Some(w) => {
+            for p in w.set.validate() {
+                problems.push(ConfigProblem {
+                    key: p.key_path,
+                    message: p.message,
+                });
+            }
+            w.set
+        }
+        None => ScenarioSet::standard(),
+    }
+}
+
+/// Keys whose value may instead be read from a file given as `<key>_file`.
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "api_key",
+    "api_secret",
+    "api_salt",
+    "access_token",
+    "crm_token",
+    "confirmation",
+];
+
+fn resolve_secret_files(
+    table: &mut config::Map<String, config::Value>,
+    prefix: &str,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let file_keys: Vec<String> = table
+        .keys()
+        .filter(|k| k.ends_with("_file"))
+        .cloned()
+        .collect();
+    for file_key in file_keys {
+        let key = file_key.trim_end_matches("_file").to_string();
+        let path_key = join_path(prefix, &file_key);
+        if !SECRET_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(value) = table.remove(&file_key) else {
+            continue;
+        };
+        if table.contains_key(&key) {
+            problems.push(ConfigProblem {
+                key: path_key,
+                message: format!("give either `{key}` or `{file_key}`, not both"),
+            });
+            continue;
+        }
+        let path = match value.into_string() {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(ConfigProblem {
+                    key: path_key,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(content) => {
+                let secret = content.trim_end_matches(['\n', '\r']).to_string();
+                table.insert(key, config::Value::from(secret));
+            }
+            Err(e) => problems.push(ConfigProblem {
+                key: path_key,
+                message: format!("cannot read secret file {path}: {e}"),
+            }),
+        }
+    }
+    for (key, value) in table.iter_mut() {
+        let child = join_path(prefix, key);
+        resolve_nested(value, &child, problems);
+    }
+}
+
+fn resolve_nested(value: &mut config::Value, prefix: &str, problems: &mut Vec<ConfigProblem>) {
+    match &mut value.kind {
+        config::ValueKind::Table(t) => resolve_secret_files(t, prefix, problems),
+        config::ValueKind::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                resolve_nested(item, &format!("{prefix}[{i}]"), problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
+    let mut push = |key: String, message: String| problems.push(ConfigProblem { key, message });
+    if s.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        push(
+            "server.listen".into(),
+            format!("`{}` is not an address like 127.0.0.1:8080", s.server.listen),
+        );
+    }
+    if s.server.body_limit_bytes < 1024 {
+        push(
+            "server.body_limit_bytes".into(),
+            "must be at least 1024".into(),
+        );
+    }
+    let url = &s.database.url;
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        push(
+            "database.url".into(),
+            "must start with sqlite: or postgres://".into(),
+        );
+    }
+    if s.database.max_connections == 0 {
+        push("database.max_connections".into(), "must be at least 1".into());
+    }
+    if Region::parse(&s.matching.default_region).is_err() {
+        push(
+            "matching.default_region".into(),
+            format!("unknown region `{}`", s.matching.default_region),
+        );
+    }
+    if s.pipeline.batch_size == 0 {
+        push("pipeline.batch_size".into(), "must be at least 1".into());
+    }
+    if tracing_subscriber::EnvFilter::try_new(&s.logging.level).is_err() {
+        push(
+            "logging.level".into(),
+            format!("`{}` is not a valid filter", s.logging.level),
+        );
+    }
+    let mut token_names = std::collections::HashSet::new();
+    for (i, t) in s.api.tokens.iter().enumerate() {
+        if t.token.expose().len() < 16 {
+            push(
+                format!("api.tokens[{i}].token"),
+                "must be at least 16 characters".into(),
+            );
+        }
+        if !token_names.insert(&t.name) {
+            push(format!("api.tokens[{i}].name"), format!("duplicate `{}`", t.name));
+        }
+    }
+    let mut logins = std::collections::HashSet::new();
+    for (i, m) in s.managers.iter().enumerate() {
+        if !logins.insert(m.login.as_str()) {
+            push(format!("managers[{i}].login"), format!("duplicate `{}`", m.login));
+        }
+        if let Some(d) = &m.department {
+            if !s.departments.iter().any(|dep| &dep.id == d) {
+                push(
+                    format!("managers[{i}].department"),
+                    format!("unknown department `{d}`"),
+                );
+            }
+        }
+    }
+    for (i, d) in s.departments.iter().enumerate() {
+        if let Some(head) = &d.head {
+            if !logins.contains(head.as_str()) {
+                push(
+                    format!("departments[{i}].head"),
+                    format!("`{head}` is not in [[managers]]"),
+                );
+            }
+        }
+    }
+    for (i, login) in s.routing.round_robin.iter().enumerate() {
+        if !logins.contains(login.as_str()) {
+            push(
+                format!("routing.round_robin[{i}]"),
+                format!("`{login}` is not in [[managers]]"),
+            );
+        }
+    }
+    for (name, form) in &s.forms {
+        if let Some(url) = &form.thank_you_url {
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
+                push(
+                    format!("forms.{name}.thank_you_url"),
+                    "must be an http(s) URL or a path".into(),
+                );
+            }
+        }
+        if form.dedup_window_secs == 0 {
+            push(
+                format!("forms.{name}.dedup_window_secs"),
+                "must be at least 1".into(),
+            );
+        }
+    }
+}

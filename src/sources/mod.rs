@@ -1,0 +1,41 @@
+//! Channel connectors. Each is one folder that does nothing but turn provider
+//! traffic into appeals and hand them to intake; everything after that is the
+//! shared pipeline.
+
+pub mod api;
+pub mod forms;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::AppState;
+
+/// What a source is given: the sink (intake, inside `state`) and a shutdown signal.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+}
+
+pub trait Source: Send + Sync {
+    fn name(&self) -> &str;
+
+    /// Routes for sources that are posted to (forms, webhooks), mounted on the
+    /// daemon's HTTP server.
+    fn routes(&self) -> Option<axum::Router<AppState>> {
+        None
+    }
+
+    /// Long-running work for sources that fetch (IMAP, long polling); it must
+    /// return soon after `ctx.shutdown` fires.
+    fn spawn(self: Arc<Self>, _ctx: SourceContext) -> Option<JoinHandle<()>> {
+        None
+    }
+}
+
+/// Every source the configuration asks for.
+pub fn build(_settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
+    vec![Arc::new(api::ApiSource), Arc::new(forms::FormsSource)]
+}

@@ -1,0 +1,238 @@
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{from_ms, now_ms, to_ms, Result, StorageError, Store};
+use crate::appeal::{Appeal, AppealStatus, Channel, NewAppeal};
+
+/// The answer intake gives a channel: the appeal's id, and whether this call
+/// stored it or it was already there (a redelivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptedAppeal {
+    pub id: i64,
+    pub status: AppealStatus,
+    pub created: bool,
+}
+
+/// A pending appeal taken by a worker inside its processing transaction.
+#[derive(Debug, Clone)]
+pub struct ClaimedAppeal {
+    pub appeal: Appeal,
+    pub accepted_at_ms: i64,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppealCounts {
+    pub pending: i64,
+}
+
+const APPEAL_COLUMNS: &str = "id, channel, source, external_id, received_at, contact, subject, body, \
+     attachments, attributes, status, client_id, interest_id, decision, accepted_at, attempts";
+
+fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
+    let channel: String = row.try_get("channel")?;
+    let status: String = row.try_get("status")?;
+    let contact: String = row.try_get("contact")?;
+    let attachments: String = row.try_get("attachments")?;
+    let attributes: String = row.try_get("attributes")?;
+    let decision: Option<String> = row.try_get("decision")?;
+    let corrupt = |what: &str| StorageError::Corrupt(format!("appeal column {what}"));
+    Ok(Appeal {
+        id: row.try_get("id")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+        source: row.try_get("source")?,
+        external_id: row.try_get("external_id")?,
+        received_at: from_ms(row.try_get("received_at")?),
+        contact: serde_json::from_str(&contact).map_err(|_| corrupt("contact"))?,
+        subject: row.try_get("subject")?,
+        text: row.try_get("body")?,
+        attachments: serde_json::from_str(&attachments).map_err(|_| corrupt("attachments"))?,
+        attributes: serde_json::from_str(&attributes).map_err(|_| corrupt("attributes"))?,
+        status: AppealStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        client_id: row.try_get("client_id")?,
+        interest_id: row.try_get("interest_id")?,
+        decision: decision
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|_| corrupt("decision"))?,
+    })
+}
+
+/// Stores one appeal unless (source, external_id) is already there.
+pub(crate) async fn insert_appeal(
+    conn: &mut AnyConnection,
+    appeal: &NewAppeal,
+) -> Result<AcceptedAppeal> {
+    let inserted: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
+         subject, body, attachments, attributes, raw_payload, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending') \
+         ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+    )
+    .bind(appeal.channel.as_str())
+    .bind(&appeal.source)
+    .bind(&appeal.external_id)
+    .bind(to_ms(appeal.received_at))
+    .bind(now_ms())
+    .bind(appeal.contact.to_json())
+    .bind(appeal.subject.as_deref())
+    .bind(appeal.text.as_deref())
+    .bind(appeal.attachments.to_json())
+    .bind(appeal.attributes.to_json())
+    .bind(&appeal.raw_payload)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((id,)) = inserted {
+        return Ok(AcceptedAppeal {
+            id,
+            status: AppealStatus::Pending,
+            created: true,
+        });
+    }
+    let (id, status): (i64, String) =
+        sqlx::query_as("SELECT id, status FROM appeals WHERE source = $1 AND external_id = $2")
+            .bind(&appeal.source)
+            .bind(&appeal.external_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(AcceptedAppeal {
+        id,
+        status: AppealStatus::parse(&status)
+            .ok_or_else(|| StorageError::Corrupt("appeal status".into()))?,
+        created: false,
+    })
+}
+
+/// Serialising our own domain values cannot fail; this keeps the one place that
+/// would otherwise need an `expect`.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+pub(crate) use erased::Json;
+
+impl Store {
+    /// Stores a batch of appeals in one transaction (group commit): one fsync
+    /// acknowledges many concurrent posts.
+    pub async fn insert_appeals(&self, batch: &[NewAppeal]) -> Result<Vec<AcceptedAppeal>> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for appeal in batch {
+            out.push(insert_appeal(tx.conn(), appeal).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn appeal(&self, id: i64) -> Result<Option<Appeal>> {
+        let row = sqlx::query(&format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(appeal_from_row).transpose()
+    }
+
+    pub async fn raw_payload(&self, id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT raw_payload FROM appeals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(r,)| r))
+    }
+
+    /// Takes up to `limit` pending appeals, oldest first, inside `conn`'s
+    /// transaction. On PostgreSQL the rows stay locked until that transaction
+    /// ends, and other instances skip them.
+    pub(crate) async fn claim_pending(
+        &self,
+        conn: &mut AnyConnection,
+        limit: u32,
+    ) -> Result<Vec<ClaimedAppeal>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE status = 'pending' ORDER BY id LIMIT $1{}",
+            self.skip_locked()
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedAppeal {
+                    appeal: appeal_from_row(row)?,
+                    accepted_at_ms: row.try_get("accepted_at")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn finish_appeal(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+        status: AppealStatus,
+        client_id: Option<i64>,
+        interest_id: Option<i64>,
+        decision: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE appeals SET status = $1, client_id = $2, interest_id = $3, decision = $4, \
+             processed_at = $5, last_error = NULL WHERE id = $6",
+        )
+        .bind(status.as_str())
+        .bind(client_id)
+        .bind(interest_id)
+        .bind(decision.to_json())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; after `max_attempts` the appeal is parked as
+    /// `failed` so that one poisonous appeal cannot stall the queue.
+    pub(crate) async fn record_failure(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+        error: &str,
+        give_up: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE appeals SET attempts = attempts + 1, last_error = $1, \
+             status = CASE WHEN $2 = 1 THEN 'failed' ELSE status END WHERE id = $3",
+        )
+        .bind(error)
+        .bind(i64::from(give_up))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn appeal_counts(&self) -> Result<AppealCounts> {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM appeals WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(AppealCounts { pending })
+    }
+
+    /// Appeals of an interest, newest first, for its page.
+    pub async fn appeals_of_interest(&self, interest_id: i64) -> Result<Vec<Appeal>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE interest_id = $1 ORDER BY id DESC LIMIT 200"
+        ))
+        .bind(interest_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(appeal_from_row).collect()
+    }
+}

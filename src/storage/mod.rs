@@ -1,0 +1,239 @@
+//! Storage: one interface over SQLite (embedded default) and PostgreSQL
+//! (several instances sharing one database).
+//!
+//! Queries are written once, with `$n` placeholders that both engines accept,
+//! and run through sqlx's `Any` driver. Times are stored as epoch milliseconds
+//! and JSON as text so that decoding is identical on both backends.
+
+mod appeals;
+mod clients;
+mod interests;
+mod review;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::settings::{DatabaseSettings, SqliteSync};
+
+pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
+pub use clients::{ImportedClient, ImportedPerson};
+pub use interests::{InterestDetails, NewFeedEntry, NewTask};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot prepare the database location {path}: {message}")]
+    Location { path: String, message: String },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+impl StorageError {
+    /// A uniqueness violation: the caller usually maps it to a client error.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StorageError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer at a time, and a transaction that read before it
+    /// wrote fails outright if another writer got in between. Serialising our
+    /// own writers here turns that into plain waiting.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it also holds the write gate.
+pub struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let url = settings.url.trim();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let busy = settings.busy_timeout_ms;
+        let sync = settings.sqlite_synchronous;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        let sync = match sync {
+                            SqliteSync::Full => "FULL",
+                            SqliteSync::Normal => "NORMAL",
+                        };
+                        conn.execute(
+                            format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy}; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync};"
+                            )
+                            .as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let _gate = self.lock_writes().await;
+        self.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// For `/readyz`: the database answers and every shipped migration is applied.
+    pub async fn readiness(&self) -> Result<bool> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(self
+            .migrator()
+            .iter()
+            .all(|m| applied.iter().any(|(v,)| *v == m.version)))
+    }
+
+    async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        let gate = self.lock_writes().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where the engine has row locks; SQLite has a
+    /// single writer, so a plain select under the write gate is equivalent.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the SQLite file's folder exists and asks sqlx to create the file.
+fn sqlite_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StorageError::Location {
+                path: parent.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+pub fn now_ms() -> i64 {
+    to_ms(Utc::now())
+}
