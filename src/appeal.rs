@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::contact::{
-    Email, Phone, Region, TelegramUserId, TelegramUsername, VkId, VkScreenName,
-};
+use crate::contact::{Email, Phone, Region, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 
 /// Where an appeal came from. The `source` string narrows it down (which form,
 /// which mailbox, which bot).
@@ -211,7 +209,9 @@ pub struct Appeal {
 }
 
 /// The kinds of contact point a client can be found by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactKind {
     Phone,
@@ -301,7 +301,9 @@ impl ContactCard {
             if let Some(id) = tg.id {
                 match TelegramUserId::parse_str(&id.to_string()) {
                     Ok(id) => out.push(ContactKind::TelegramId, id.to_string(), &id.to_string()),
-                    Err(e) => out.reject("contact.telegram.id".into(), &id.to_string(), e.to_string()),
+                    Err(e) => {
+                        out.reject("contact.telegram.id".into(), &id.to_string(), e.to_string())
+                    }
                 }
             }
             if let Some(raw) = tg.username.as_deref().filter(|u| !u.trim().is_empty()) {
@@ -314,7 +316,11 @@ impl ContactCard {
         if let Some(vk) = &self.vk {
             if let Some(id) = vk.id {
                 match VkId::parse(&id.to_string()) {
-                    Ok(id) => out.push(ContactKind::VkId, id.get().to_string(), &id.get().to_string()),
+                    Ok(id) => out.push(
+                        ContactKind::VkId,
+                        id.get().to_string(),
+                        &id.get().to_string(),
+                    ),
                     Err(e) => out.reject("contact.vk.id".into(), &id.to_string(), e.to_string()),
                 }
             }

@@ -11,7 +11,11 @@ use crate::startup::Application;
 use crate::storage::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "leadgate", version, about = "Omnichannel lead intake for sales departments")]
+#[command(
+    name = "leadgate",
+    version,
+    about = "Omnichannel lead intake for sales departments"
+)]
 pub struct Cli {
     /// Configuration file; else $LEADGATE_CONFIG, ./config/leadgate.toml, /etc/leadgate/leadgate.toml.
     #[arg(long, global = true)]
@@ -64,7 +68,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         s.managers.len(),
                         s.forms.len(),
                         s.scenarios.scenarios.len(),
-                        if s.database.url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" }
+                        if s.database.url.starts_with("sqlite") {
+                            "SQLite"
+                        } else {
+                            "PostgreSQL"
+                        }
                     );
                     Ok(())
                 }
@@ -81,17 +89,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
-            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let store = Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
             store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Import { what: ImportCommand::Clients { file } } => {
+        Command::Import {
+            what: ImportCommand::Clients { file },
+        } => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
-            let store = Store::connect(&settings.database).await.context("opening the database")?;
+            let store = Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
             store.migrate().await.context("applying migrations")?;
-            let handle = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+            let handle =
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
             let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
             let progress = std::io::stderr().is_terminal().then(|| {
                 let bar = indicatif::ProgressBar::new(size);
@@ -125,7 +140,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
-            let app = Application::build(settings).await.context("starting leadgate")?;
+            let app = Application::build(settings)
+                .await
+                .context("starting leadgate")?;
             let shutdown = crate::service::shutdown_on_signals();
             crate::service::notify_ready();
             crate::service::spawn_watchdog(shutdown.clone());

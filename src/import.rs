@@ -61,17 +61,29 @@ fn row_keys(record: &csv::StringRecord, region: Region) -> Result<Vec<ContactKey
     let get = |i: usize| record.get(i).unwrap_or("");
     let telegram = split_list(get(6)).next().map(|t| {
         if let Ok(id) = t.parse::<i64>() {
-            TelegramContact { id: Some(id), username: None }
+            TelegramContact {
+                id: Some(id),
+                username: None,
+            }
         } else {
-            TelegramContact { id: None, username: Some(t.to_string()) }
+            TelegramContact {
+                id: None,
+                username: Some(t.to_string()),
+            }
         }
     });
     let vk = split_list(get(7)).next().map(|v| {
         let digits = v.trim_start_matches("id");
         if let Ok(id) = digits.parse::<i64>() {
-            VkContact { id: Some(id), screen_name: None }
+            VkContact {
+                id: Some(id),
+                screen_name: None,
+            }
         } else {
-            VkContact { id: None, screen_name: Some(v.to_string()) }
+            VkContact {
+                id: None,
+                screen_name: Some(v.to_string()),
+            }
         }
     });
     let card = ContactCard {
@@ -103,12 +115,16 @@ pub async fn import_clients(
         .from_reader(reader);
     let found = csv
         .headers()
-        .map_err(|e| ImportError::Header { found: e.to_string() })?
+        .map_err(|e| ImportError::Header {
+            found: e.to_string(),
+        })?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_string())
         .collect::<Vec<_>>();
     if found != HEADER {
-        return Err(ImportError::Header { found: found.join(",") });
+        return Err(ImportError::Header {
+            found: found.join(","),
+        });
     }
     let mut report = ImportReport::default();
     let mut clients: Vec<ImportedClient> = Vec::new();
@@ -120,7 +136,10 @@ pub async fn import_clients(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                report.bad_rows.push(BadRow { line, reason: e.to_string() });
+                report.bad_rows.push(BadRow {
+                    line,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         }
@@ -131,17 +150,15 @@ pub async fn import_clients(
             }
         }
         match parse_row(&record, settings, region) {
-            Ok((client, person)) => {
-                match index.get(&client.external_id) {
-                    Some(&i) => clients[i].persons.push(person),
-                    None => {
-                        index.insert(client.external_id.clone(), clients.len());
-                        let mut client = client;
-                        client.persons.push(person);
-                        clients.push(client);
-                    }
+            Ok((client, person)) => match index.get(&client.external_id) {
+                Some(&i) => clients[i].persons.push(person),
+                None => {
+                    index.insert(client.external_id.clone(), clients.len());
+                    let mut client = client;
+                    client.persons.push(person);
+                    clients.push(client);
                 }
-            }
+            },
             Err(reason) => report.bad_rows.push(BadRow { line, reason }),
         }
     }
@@ -163,7 +180,11 @@ fn parse_row(
 ) -> Result<(ImportedClient, ImportedPerson), String> {
     let get = |i: usize| record.get(i).unwrap_or("").trim();
     if record.len() != HEADER.len() {
-        return Err(format!("expected {} columns, found {}", HEADER.len(), record.len()));
+        return Err(format!(
+            "expected {} columns, found {}",
+            HEADER.len(),
+            record.len()
+        ));
     }
     let external_id = get(0);
     if external_id.is_empty() {
@@ -178,7 +199,11 @@ fn parse_row(
     let responsible = match get(8) {
         "" => None,
         login if settings.manager(login).is_some() => Some(login.to_string()),
-        login => return Err(format!("responsible: `{login}` is not a manager in the configuration")),
+        login => {
+            return Err(format!(
+                "responsible: `{login}` is not a manager in the configuration"
+            ))
+        }
     };
     let keys = row_keys(record, region)?;
     let person_name = match get(3) {
@@ -193,6 +218,9 @@ fn parse_row(
             responsible,
             persons: Vec::new(),
         },
-        ImportedPerson { name: person_name, keys },
+        ImportedPerson {
+            name: person_name,
+            keys,
+        },
     ))
 }

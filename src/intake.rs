@@ -37,7 +37,11 @@ pub struct Intake {
 impl Intake {
     /// Starts the writer. It stops once every `Intake` handle is dropped and the
     /// submissions already queued are committed.
-    pub fn start(store: Store, metrics: Arc<Metrics>, wake: Arc<Notify>) -> (Intake, JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+    ) -> (Intake, JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(4 * MAX_GROUP);
         let writer = tokio::spawn(write_loop(store, metrics, wake, inbox));
         (Intake { queue }, writer)

@@ -86,11 +86,16 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP leadgate_appeals_processed_total Appeals processed by the pipeline.\n");
+        out.push_str(
+            "# HELP leadgate_appeals_processed_total Appeals processed by the pipeline.\n",
+        );
         out.push_str("# TYPE leadgate_appeals_processed_total counter\n");
         if let Ok(m) = self.processed.lock() {
             for (channel, n) in m.iter() {
-                let _ = writeln!(out, "leadgate_appeals_processed_total{{channel=\"{channel}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "leadgate_appeals_processed_total{{channel=\"{channel}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP leadgate_decisions_total Matching decisions by kind.\n");
@@ -100,7 +105,9 @@ impl Metrics {
                 let _ = writeln!(out, "leadgate_decisions_total{{kind=\"{kind}\"}} {n}");
             }
         }
-        out.push_str("# HELP leadgate_requests_rejected_total Inbound requests refused before intake.\n");
+        out.push_str(
+            "# HELP leadgate_requests_rejected_total Inbound requests refused before intake.\n",
+        );
         out.push_str("# TYPE leadgate_requests_rejected_total counter\n");
         if let Ok(m) = self.rejected_requests.lock() {
             for (key, n) in m.iter() {
@@ -113,7 +120,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP leadgate_pending_appeals Appeals waiting for the pipeline (all instances).\n");
+        out.push_str(
+            "# HELP leadgate_pending_appeals Appeals waiting for the pipeline (all instances).\n",
+        );
         out.push_str("# TYPE leadgate_pending_appeals gauge\n");
         let _ = writeln!(out, "leadgate_pending_appeals {pending}");
         out.push_str("# HELP leadgate_review_queue_open Appeals waiting for an operator.\n");
@@ -129,7 +138,10 @@ impl Metrics {
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "leadgate_processing_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "leadgate_processing_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "leadgate_processing_latency_seconds_sum {}",
@@ -146,5 +158,7 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

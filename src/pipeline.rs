@@ -22,7 +22,7 @@ use crate::dedup::{self, Decision, DecisionKind};
 use crate::metrics::Metrics;
 use crate::routing::Router;
 use crate::settings::Settings;
-use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, NewTask, StorageError, Store};
+use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, StorageError, Store};
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -44,8 +44,13 @@ pub struct Processed {
 }
 
 impl Pipeline {
-    pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Self {
-        let router = Arc::new(Router::new(settings.clone()));
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        router: Arc<Router>,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+    ) -> Self {
         Pipeline {
             store,
             settings,
@@ -118,7 +123,8 @@ impl Pipeline {
                 }
                 Err(e) => {
                     sp.rollback().await?;
-                    let give_up = claim.attempts + 1 >= i64::from(self.settings.pipeline.max_attempts);
+                    let give_up =
+                        claim.attempts + 1 >= i64::from(self.settings.pipeline.max_attempts);
                     tracing::error!(
                         appeal_id = claim.appeal.id,
                         source = %claim.appeal.source,
@@ -143,7 +149,11 @@ impl Pipeline {
                 self.metrics.observe_latency(latency);
             }
         }
-        tracing::debug!(count = done.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch processed");
+        tracing::debug!(
+            count = done.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch processed"
+        );
         for p in &done {
             tracing::info!(
                 appeal_id = p.appeal_id,
@@ -164,6 +174,28 @@ impl Pipeline {
         contact: &NormalizedContact,
     ) -> Result<Processed, StorageError> {
         let appeal = &claim.appeal;
+        if let Some((interest_id, client_id)) = self.store.prior_effect(conn, appeal.id).await? {
+            // Processed before, but its status was not recorded (restored
+            // backup, manual reset): keep what it did, do nothing again.
+            let record = json!({"kind": DecisionKind::ExistingClient, "reason": "already processed", "matched_on": []});
+            self.store
+                .finish_appeal(
+                    conn,
+                    appeal.id,
+                    AppealStatus::Linked,
+                    Some(client_id),
+                    Some(interest_id),
+                    &record,
+                )
+                .await?;
+            return Ok(Processed {
+                appeal_id: appeal.id,
+                status: AppealStatus::Linked,
+                decision: DecisionKind::ExistingClient,
+                client_id: Some(client_id),
+                interest_id: Some(interest_id),
+            });
+        }
         let hits = self.store.find_hits(conn, &contact.keys).await?;
         let decision = dedup::decide(&contact.keys, &hits);
         let mut record = json!({
@@ -205,7 +237,14 @@ impl Pipeline {
             .await?;
         record["client_id"] = json!(client_id);
         self.store
-            .finish_appeal(conn, appeal.id, status, Some(client_id), Some(interest_id), &record)
+            .finish_appeal(
+                conn,
+                appeal.id,
+                status,
+                Some(client_id),
+                Some(interest_id),
+                &record,
+            )
             .await?;
         Ok(Processed {
             appeal_id: appeal.id,
@@ -225,9 +264,9 @@ impl Pipeline {
         card: &crate::appeal::ContactCard,
         keys: &[ContactKey],
     ) -> Result<(i64, Option<i64>), StorageError> {
-        let client_id = decision
-            .client_id
-            .ok_or(StorageError::Corrupt("existing-client decision without a client".into()))?;
+        let client_id = decision.client_id.ok_or(StorageError::Corrupt(
+            "existing-client decision without a client".into(),
+        ))?;
         let person_id = match decision.person_id {
             Some(p) => Some(p),
             None => match card.display_name() {
@@ -261,8 +300,14 @@ impl Pipeline {
             Some(c) => (ClientKind::Company, c.to_string()),
             None => (ClientKind::Person, person_name.clone()),
         };
-        let client_id = self.store.create_client(conn, kind, &client_name, None).await?;
-        let person_id = self.store.ensure_person(conn, client_id, &person_name).await?;
+        let client_id = self
+            .store
+            .create_client(conn, kind, &client_name, None)
+            .await?;
+        let person_id = self
+            .store
+            .ensure_person(conn, client_id, &person_name)
+            .await?;
         self.store
             .add_contact_points(conn, client_id, Some(person_id), keys)
             .await?;
@@ -278,23 +323,26 @@ impl Pipeline {
     ) -> Result<(AppealStatus, i64), StorageError> {
         let appeal = &claim.appeal;
         let summary = appeal_summary(appeal);
+        let cause = format!("appeal:{}", appeal.id);
+        let now = Utc::now();
         if let Some(open) = self.store.open_interest_of(conn, client_id).await? {
+            self.add_appeal_entry(
+                conn,
+                open.id,
+                appeal,
+                format!("Повторное обращение ({}): {summary}", appeal.channel),
+            )
+            .await?;
+            let open_tasks = self.store.open_task_count(conn, open.id).await?;
+            let outcome = self
+                .router
+                .repeat(&open, open_tasks, appeal, now)
+                .map_err(|e| {
+                    StorageError::Corrupt(format!("stage engine refused a repeat appeal: {e}"))
+                })?;
             self.store
-                .add_feed_entry(
-                    conn,
-                    &NewFeedEntry {
-                        interest_id: open.id,
-                        kind: "appeal",
-                        actor: None,
-                        summary: format!("Повторное обращение ({}): {summary}", appeal.channel),
-                        data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
-                        appeal_id: Some(appeal.id),
-                    },
-                )
+                .apply_outcome(conn, open.id, &outcome, &cause, Some(appeal.id))
                 .await?;
-            let plan = self.router.repeat_appeal_task(&open, Utc::now());
-            self.add_planned_task(conn, open.id, appeal.id, "repeat", &plan).await?;
-            self.store.touch_interest(conn, open.id).await?;
             return Ok((AppealStatus::Linked, open.id));
         }
 
@@ -303,25 +351,52 @@ impl Pipeline {
             None => {
                 let next = self.next_in_round_robin(conn).await?;
                 if let Some(login) = &next {
-                    self.store.set_client_responsible(conn, client_id, login).await?;
+                    self.store
+                        .set_client_responsible(conn, client_id, login)
+                        .await?;
                 }
                 next
             }
         };
-        let plan = self.router.new_interest(appeal, responsible.as_deref(), Utc::now());
+        let outcome = self
+            .router
+            .create(appeal, responsible.as_deref(), now)
+            .map_err(|e| {
+                StorageError::Corrupt(format!("stage engine refused a new interest: {e}"))
+            })?;
         let interest_id = self
             .store
             .create_interest(
                 conn,
                 client_id,
                 person_id,
-                &plan.scenario,
-                &plan.stage,
+                &outcome.scenario_id,
+                &outcome.new_stage,
                 responsible.as_deref(),
                 appeal.channel.as_str(),
                 &appeal.source,
             )
             .await?;
+        self.add_appeal_entry(
+            conn,
+            interest_id,
+            appeal,
+            format!("Обращение ({}): {summary}", appeal.channel),
+        )
+        .await?;
+        self.store
+            .apply_outcome(conn, interest_id, &outcome, &cause, Some(appeal.id))
+            .await?;
+        Ok((AppealStatus::Created, interest_id))
+    }
+
+    async fn add_appeal_entry(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+        appeal: &crate::appeal::Appeal,
+        summary: String,
+    ) -> Result<(), StorageError> {
         self.store
             .add_feed_entry(
                 conn,
@@ -329,72 +404,19 @@ impl Pipeline {
                     interest_id,
                     kind: "appeal",
                     actor: None,
-                    summary: format!("Обращение ({}): {summary}", appeal.channel),
+                    summary,
                     data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
                     appeal_id: Some(appeal.id),
                 },
             )
             .await?;
-        self.store
-            .add_feed_entry(
-                conn,
-                &NewFeedEntry {
-                    interest_id,
-                    kind: "stage_changed",
-                    actor: None,
-                    summary: format!("Интерес создан на этапе «{}»", plan.stage_name),
-                    data: json!({"scenario": plan.scenario, "to": plan.stage, "responsible": responsible}),
-                    appeal_id: Some(appeal.id),
-                },
-            )
-            .await?;
-        for (i, task) in plan.tasks.iter().enumerate() {
-            self.add_planned_task(conn, interest_id, appeal.id, &format!("first{i}"), task)
-                .await?;
-        }
-        Ok((AppealStatus::Created, interest_id))
-    }
-
-    async fn add_planned_task(
-        &self,
-        conn: &mut AnyConnection,
-        interest_id: i64,
-        appeal_id: i64,
-        cause: &str,
-        task: &crate::routing::PlannedTask,
-    ) -> Result<(), StorageError> {
-        let created = self
-            .store
-            .add_task(
-                conn,
-                &NewTask {
-                    interest_id,
-                    title: &task.title,
-                    assignee: task.assignee.as_deref(),
-                    due_at: task.due_at,
-                    cause_key: format!("appeal:{appeal_id}:{cause}"),
-                },
-            )
-            .await?;
-        if let Some(task_id) = created {
-            self.store
-                .add_feed_entry(
-                    conn,
-                    &NewFeedEntry {
-                        interest_id,
-                        kind: "task_created",
-                        actor: None,
-                        summary: format!("Задача «{}»", task.title),
-                        data: json!({"task_id": task_id, "assignee": task.assignee, "due_at": task.due_at}),
-                        appeal_id: Some(appeal_id),
-                    },
-                )
-                .await?;
-        }
         Ok(())
     }
 
-    async fn next_in_round_robin(&self, conn: &mut AnyConnection) -> Result<Option<String>, StorageError> {
+    async fn next_in_round_robin(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<String>, StorageError> {
         let list = &self.settings.routing.round_robin;
         if list.is_empty() {
             return Ok(None);

@@ -1,56 +1,125 @@
-//! Which scenario, stage, responsible and first tasks an appeal's interest gets.
+//! The bridge between the pipeline and the stage engine: which scenario and
+//! stage an appeal's interest gets, who is responsible, and what tasks follow.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::appeal::Appeal;
-use crate::interest::Interest;
+use crate::interest::{Interest, InterestStatus};
+use crate::scenario::{
+    AppealFacts, Command, ConfigProblem, Engine, InterestSnapshot, Outcome, ScenarioSet,
+    TransitionError,
+};
 use crate::settings::Settings;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedTask {
-    pub title: String,
-    pub assignee: Option<String>,
-    pub due_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct InterestPlan {
-    pub scenario: String,
-    pub stage: String,
-    pub stage_name: String,
-    pub tasks: Vec<PlannedTask>,
-}
-
 pub struct Router {
-    settings: Arc<Settings>,
+    engine: Engine,
+    /// login → head of the login's department.
+    heads: std::collections::HashMap<String, String>,
 }
 
 impl Router {
-    pub fn new(settings: Arc<Settings>) -> Self {
-        Router { settings }
+    pub fn new(settings: &Settings) -> Result<Router, Vec<ConfigProblem>> {
+        let engine = Engine::new(settings.scenarios.clone(), settings.calendar.clone())?;
+        let heads = settings
+            .managers
+            .iter()
+            .filter_map(|m| {
+                let dept = settings
+                    .departments
+                    .iter()
+                    .find(|d| Some(&d.id) == m.department.as_ref())?;
+                Some((m.login.clone(), dept.head.clone()?))
+            })
+            .collect();
+        Ok(Router { engine, heads })
     }
 
-    pub fn new_interest(&self, appeal: &Appeal, responsible: Option<&str>, now: DateTime<Utc>) -> InterestPlan {
-        let _ = (&self.settings, appeal);
-        InterestPlan {
-            scenario: "standard".into(),
-            stage: "request".into(),
-            stage_name: "Запрос".into(),
-            tasks: vec![PlannedTask {
-                title: "Связаться с клиентом".into(),
-                assignee: responsible.map(str::to_string),
-                due_at: Some(now + Duration::hours(2)),
-            }],
+    pub fn scenarios(&self) -> &ScenarioSet {
+        self.engine.scenarios()
+    }
+
+    pub fn head_of(&self, login: &str) -> Option<String> {
+        self.heads.get(login).cloned()
+    }
+
+    /// The stage's display name, or its id if the scenario no longer has it.
+    pub fn stage_name(&self, scenario: &str, stage: &str) -> String {
+        self.scenarios()
+            .scenario(scenario)
+            .and_then(|s| s.stage(stage))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| stage.to_string())
+    }
+
+    pub fn facts(appeal: &Appeal) -> AppealFacts {
+        let form = appeal.source.strip_prefix("form:").map(str::to_string);
+        let text = [appeal.subject.as_deref(), appeal.text.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        AppealFacts {
+            channel: appeal.channel.as_str().to_string(),
+            source: Some(appeal.source.clone()),
+            form,
+            text,
         }
     }
 
-    pub fn repeat_appeal_task(&self, interest: &Interest, now: DateTime<Utc>) -> PlannedTask {
-        PlannedTask {
-            title: "Обработать повторное обращение".into(),
-            assignee: interest.responsible.clone(),
-            due_at: Some(now + Duration::hours(2)),
+    /// A new interest for the appeal, in the scenario its rules pick.
+    pub fn create(
+        &self,
+        appeal: &Appeal,
+        responsible: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, TransitionError> {
+        let responsible = responsible.unwrap_or_default();
+        let draft = InterestSnapshot::draft(responsible, self.head_of(responsible));
+        self.engine.decide(
+            &draft,
+            &Command::Create {
+                appeal: Self::facts(appeal),
+                next: None,
+            },
+            now,
+        )
+    }
+
+    /// What a repeat appeal to an open interest causes.
+    pub fn repeat(
+        &self,
+        interest: &Interest,
+        open_tasks: u32,
+        appeal: &Appeal,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, TransitionError> {
+        let snapshot = self.snapshot(interest, open_tasks);
+        self.engine.decide(
+            &snapshot,
+            &Command::RepeatAppeal {
+                appeal: Self::facts(appeal),
+            },
+            now,
+        )
+    }
+
+    pub fn snapshot(&self, interest: &Interest, open_tasks: u32) -> InterestSnapshot {
+        let responsible = interest.responsible.clone().unwrap_or_default();
+        InterestSnapshot {
+            scenario_id: interest.scenario.clone(),
+            stage: interest.stage.clone(),
+            status: match interest.status {
+                InterestStatus::Open => crate::scenario::InterestStatus::Open,
+                InterestStatus::LossPending => crate::scenario::InterestStatus::LossPending,
+                InterestStatus::Won => crate::scenario::InterestStatus::Won,
+                InterestStatus::Lost => crate::scenario::InterestStatus::Lost,
+            },
+            open_tasks,
+            planned_interactions: 0,
+            orders: Vec::new(),
+            is_client: true,
+            head: self.head_of(&responsible),
+            responsible,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::contact::Region;
-use crate::scenario::ScenarioSet;
+use crate::scenario::{ScenarioSet, WorkCalendar};
 
 /// A secret that must never reach a log line or a `Debug` dump.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl fmt::Debug for Secret {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ServerSettings {
     /// `host:port`; port 0 lets the OS choose (tests).
     pub listen: String,
@@ -65,7 +65,7 @@ pub enum SqliteSync {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
     pub url: String,
@@ -96,7 +96,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LoggingSettings {
     pub format: LogFormat,
     /// An `EnvFilter` directive, e.g. `info` or `leadgate=debug,sqlx=warn`.
@@ -142,7 +142,7 @@ impl Role {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde()]
 pub struct ApiToken {
     pub name: String,
     pub token: Secret,
@@ -155,13 +155,13 @@ fn default_token_role() -> Role {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ApiSettings {
     pub tokens: Vec<ApiToken>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde()]
 pub struct ManagerSettings {
     pub login: String,
     pub name: String,
@@ -181,7 +181,7 @@ fn default_manager_role() -> Role {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde()]
 pub struct DepartmentSettings {
     pub id: String,
     pub name: String,
@@ -190,7 +190,7 @@ pub struct DepartmentSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct MatchingSettings {
     /// Region for phone numbers written without a country code.
     pub default_region: String,
@@ -205,14 +205,14 @@ impl Default for MatchingSettings {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RoutingSettings {
     /// Logins that take new clients in turn when the client has no responsible manager.
     pub round_robin: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct PipelineSettings {
     /// Appeals taken per processing transaction.
     pub batch_size: u32,
@@ -235,7 +235,7 @@ impl Default for PipelineSettings {
 
 /// Maps a site form's field names onto the appeal's contact card.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct FormFieldMap {
     pub name: Vec<String>,
     pub phone: Vec<String>,
@@ -246,7 +246,7 @@ pub struct FormFieldMap {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde()]
 pub struct FormSettings {
     /// The appeal's `source`; defaults to `form:<name>`.
     #[serde(default)]
@@ -295,6 +295,8 @@ pub struct Settings {
     pub departments: Vec<DepartmentSettings>,
     pub forms: BTreeMap<String, FormSettings>,
     pub scenarios: ScenarioSet,
+    /// Working days, hours and time zone for due dates and health colours.
+    pub calendar: WorkCalendar,
 }
 
 impl Settings {
@@ -426,6 +428,7 @@ pub fn load_from_str(
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
+    let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -445,6 +448,7 @@ pub fn load_from_str(
         departments,
         forms,
         scenarios,
+        calendar,
     };
     check(&settings, &mut problems);
     if problems.is_empty() {
@@ -479,7 +483,7 @@ fn deserialize_value<T: DeserializeOwned>(
     ));
     for path in unknown {
         problems.push(ConfigProblem {
-            key: join_path(prefix, &path),
+            key: join_path(prefix, &bracket_indices(&path)),
             message: "unknown key".into(),
         });
     }
@@ -497,6 +501,24 @@ fn deserialize_value<T: DeserializeOwned>(
             None
         }
     }
+}
+
+/// `managers.0.shoe_size` → `managers[0].shoe_size`, the way TOML users write it.
+fn bracket_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for segment in path.split('.') {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(segment);
+            out.push(']');
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
 }
 
 fn join_path(prefix: &str, path: &str) -> String {
@@ -527,7 +549,7 @@ fn scenario_section(
         return ScenarioSet::standard();
     }
     let value = config::Value::new(None, config::ValueKind::Table(sub));
-    match deserialize_value::<Wrapper>(value, "", problems) {
+    let set = match deserialize_value::<Wrapper>(value, "", problems) {
         Some(w) => {
             for p in w.set.validate() {
                 problems.push(ConfigProblem {
@@ -538,7 +560,8 @@ fn scenario_section(
             w.set
         }
         None => ScenarioSet::standard(),
-    }
+    };
+    set.standard_if_empty()
 }
 
 /// Keys whose value may instead be read from a file given as `<key>_file`.
@@ -624,7 +647,10 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
     if s.server.listen.parse::<std::net::SocketAddr>().is_err() {
         push(
             "server.listen".into(),
-            format!("`{}` is not an address like 127.0.0.1:8080", s.server.listen),
+            format!(
+                "`{}` is not an address like 127.0.0.1:8080",
+                s.server.listen
+            ),
         );
     }
     if s.server.body_limit_bytes < 1024 {
@@ -634,14 +660,20 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
         );
     }
     let url = &s.database.url;
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
         push(
             "database.url".into(),
             "must start with sqlite: or postgres://".into(),
         );
     }
     if s.database.max_connections == 0 {
-        push("database.max_connections".into(), "must be at least 1".into());
+        push(
+            "database.max_connections".into(),
+            "must be at least 1".into(),
+        );
     }
     if Region::parse(&s.matching.default_region).is_err() {
         push(
@@ -667,13 +699,19 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             );
         }
         if !token_names.insert(&t.name) {
-            push(format!("api.tokens[{i}].name"), format!("duplicate `{}`", t.name));
+            push(
+                format!("api.tokens[{i}].name"),
+                format!("duplicate `{}`", t.name),
+            );
         }
     }
     let mut logins = std::collections::HashSet::new();
     for (i, m) in s.managers.iter().enumerate() {
         if !logins.insert(m.login.as_str()) {
-            push(format!("managers[{i}].login"), format!("duplicate `{}`", m.login));
+            push(
+                format!("managers[{i}].login"),
+                format!("duplicate `{}`", m.login),
+            );
         }
         if let Some(d) = &m.department {
             if !s.departments.iter().any(|dep| &dep.id == d) {
@@ -704,7 +742,8 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
     }
     for (name, form) in &s.forms {
         if let Some(url) = &form.thank_you_url {
-            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/'))
+            {
                 push(
                     format!("forms.{name}.thank_you_url"),
                     "must be an http(s) URL or a path".into(),

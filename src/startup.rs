@@ -13,6 +13,7 @@ use crate::http::{self, AppState};
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::routing::Router;
 use crate::settings::Settings;
 use crate::sources::{self, SourceContext};
 use crate::storage::{StorageError, Store};
@@ -21,6 +22,8 @@ use crate::storage::{StorageError, Store};
 pub enum StartupError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("invalid scenarios: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    Scenarios(Vec<crate::scenario::ConfigProblem>),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -37,6 +40,7 @@ pub struct Application {
     store: Store,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    router: Arc<Router>,
     intake_writer: JoinHandle<()>,
     run_pipeline: bool,
 }
@@ -44,6 +48,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
+        let router = Arc::new(Router::new(&settings).map_err(StartupError::Scenarios)?);
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         crate::users::sync_from_config(&store, &settings).await?;
@@ -73,6 +78,7 @@ impl Application {
             store,
             settings,
             wake,
+            router,
             intake_writer,
             run_pipeline: true,
         })
@@ -102,6 +108,7 @@ impl Application {
             store,
             settings,
             wake,
+            router,
             intake_writer,
             run_pipeline,
             ..
@@ -109,7 +116,13 @@ impl Application {
         let sources = sources::build(&settings);
         let worker_stop = CancellationToken::new();
         let worker = run_pipeline.then(|| {
-            let pipeline = Pipeline::new(store.clone(), settings.clone(), state.metrics.clone(), wake);
+            let pipeline = Pipeline::new(
+                store.clone(),
+                settings.clone(),
+                router,
+                state.metrics.clone(),
+                wake,
+            );
             tokio::spawn(pipeline.run(worker_stop.clone()))
         });
         let source_stop = CancellationToken::new();

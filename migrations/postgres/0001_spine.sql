@@ -105,6 +105,10 @@ CREATE TABLE tasks (
     assignee_login  TEXT,
     due_at          BIGINT,
     status          TEXT NOT NULL,
+    -- What the stage engine created it for (`stage_entry:payment`, ...), so
+    -- that an outcome can close the tasks of one purpose.
+    purpose         TEXT,
+    reminder_at     BIGINT,
     -- Makes re-processing replay-safe: the same cause never creates a second task.
     cause_key       TEXT UNIQUE,
     created_at      BIGINT NOT NULL,

@@ -23,7 +23,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let media = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 media == "application/json" || media.ends_with("+json")
             })
             .unwrap_or(false);
@@ -104,7 +109,12 @@ impl FromRequestParts<AppState> for ApiCaller {
         // says nothing about which token came close.
         let mut found = None;
         for token in &state.settings.api.tokens {
-            let equal: bool = token.token.expose().as_bytes().ct_eq(presented.as_bytes()).into();
+            let equal: bool = token
+                .token
+                .expose()
+                .as_bytes()
+                .ct_eq(presented.as_bytes())
+                .into();
             if equal && found.is_none() {
                 found = Some(ApiCaller {
                     name: token.name.clone(),

@@ -44,10 +44,18 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pending = state.store.appeal_counts().await.map(|c| c.pending).unwrap_or(-1);
+    let pending = state
+        .store
+        .appeal_counts()
+        .await
+        .map(|c| c.pending)
+        .unwrap_or(-1);
     let review = state.store.open_review_count().await.unwrap_or(-1);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(pending, review),
     )
 }

@@ -39,15 +39,17 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
     }
     // Bodies are read through `extract::body_bytes`, which enforces the
     // configured limit itself and answers 413 as a problem document.
-    app.layer(DefaultBodyLimit::max(state.settings.server.body_limit_bytes))
-        .layer(TraceLayer::new_for_http().make_span_with(
-            |req: &axum::http::Request<axum::body::Body>| {
-                // The path only: query strings may carry phones and emails.
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-            },
-        ))
-        .fallback(|| async { error::ApiError::NotFound("route") })
-        .with_state(state)
+    app.layer(DefaultBodyLimit::max(
+        state.settings.server.body_limit_bytes,
+    ))
+    .layer(TraceLayer::new_for_http().make_span_with(
+        |req: &axum::http::Request<axum::body::Body>| {
+            // The path only: query strings may carry phones and emails.
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        },
+    ))
+    .fallback(|| async { error::ApiError::NotFound("route") })
+    .with_state(state)
 }
 
 #[derive(OpenApi)]

@@ -70,7 +70,11 @@ pub async fn find_clients(
     }
     let normalized = card.normalize(state.settings.region());
     if let Some(bad) = normalized.rejected.first() {
-        let field = if bad.field.contains("phone") { "phone" } else { "email" };
+        let field = if bad.field.contains("phone") {
+            "phone"
+        } else {
+            "email"
+        };
         return Err(ApiError::unprocessable(field, bad.reason.clone()));
     }
     let keys: Vec<_> = normalized

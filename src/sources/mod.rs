@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod forms;
+pub mod mail;
+pub mod pbx;
 
 use std::sync::Arc;
 

@@ -26,7 +26,8 @@ pub struct AppealCounts {
     pub pending: i64,
 }
 
-const APPEAL_COLUMNS: &str = "id, channel, source, external_id, received_at, contact, subject, body, \
+const APPEAL_COLUMNS: &str =
+    "id, channel, source, external_id, received_at, contact, subject, body, \
      attachments, attributes, status, client_id, interest_id, decision, accepted_at, attempts";
 
 fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
@@ -131,18 +132,21 @@ impl Store {
     }
 
     pub async fn appeal(&self, id: i64) -> Result<Option<Appeal>> {
-        let row = sqlx::query(&format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(appeal_from_row).transpose()
     }
 
     pub async fn raw_payload(&self, id: i64) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT raw_payload FROM appeals WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT raw_payload FROM appeals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|(r,)| r))
     }
 

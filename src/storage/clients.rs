@@ -185,12 +185,11 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
-        let persons = sqlx::query(
-            "SELECT id, name FROM contact_persons WHERE client_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let persons =
+            sqlx::query("SELECT id, name FROM contact_persons WHERE client_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         let points = sqlx::query(
             "SELECT person_id, kind, value, raw FROM contact_points WHERE client_id = $1 ORDER BY id",
         )
@@ -310,14 +309,20 @@ impl Store {
         for chunk in client_ids.chunks(ROWS) {
             let sql = format!(
                 "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({})",
-                (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(tx.conn()).await? {
-                person_ids.insert((row.try_get("client_id")?, row.try_get("name")?), row.try_get("id")?);
+                person_ids.insert(
+                    (row.try_get("client_id")?, row.try_get("name")?),
+                    row.try_get("id")?,
+                );
             }
         }
         let mut points: Vec<(i64, Option<i64>, &ContactKey)> = Vec::new();
@@ -340,7 +345,12 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (id, pid, k) in chunk {
-                q = q.bind(*id).bind(*pid).bind(k.kind.as_str()).bind(&k.value).bind(&k.raw);
+                q = q
+                    .bind(*id)
+                    .bind(*pid)
+                    .bind(k.kind.as_str())
+                    .bind(&k.value)
+                    .bind(&k.raw);
             }
             q.bind(now).execute(tx.conn()).await?;
         }

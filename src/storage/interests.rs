@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::appeals::Json;
 use super::{from_ms, now_ms, to_ms, Result, StorageError, Store};
 use crate::interest::{FeedEntry, Interaction, Interest, InterestStatus, Task, TaskStatus};
+use crate::scenario::{Outcome, TaskClosure};
 
 #[derive(Debug, Clone)]
 pub struct NewTask<'a> {
@@ -14,6 +15,8 @@ pub struct NewTask<'a> {
     pub title: &'a str,
     pub assignee: Option<&'a str>,
     pub due_at: Option<DateTime<Utc>>,
+    pub reminder_at: Option<DateTime<Utc>>,
+    pub purpose: Option<String>,
     /// What caused the task (e.g. `appeal:42:first`); a second attempt with the
     /// same cause is ignored, which makes re-processing safe.
     pub cause_key: String,
@@ -38,7 +41,8 @@ pub struct InterestDetails {
     pub feed: Vec<FeedEntry>,
 }
 
-const INTEREST_COLUMNS: &str = "id, client_id, person_id, scenario, stage, status, responsible_login, \
+const INTEREST_COLUMNS: &str =
+    "id, client_id, person_id, scenario, stage, status, responsible_login, \
      potential_amount, channel, source, created_at, updated_at";
 
 fn interest_from_row(row: &AnyRow) -> Result<Interest> {
@@ -112,15 +116,6 @@ impl Store {
         Ok(id)
     }
 
-    pub(crate) async fn touch_interest(&self, conn: &mut AnyConnection, id: i64) -> Result<()> {
-        sqlx::query("UPDATE interests SET updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
     /// Returns the new task's id, or `None` when its cause already made one.
     pub(crate) async fn add_task(
         &self,
@@ -128,13 +123,16 @@ impl Store {
         task: &NewTask<'_>,
     ) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO tasks (interest_id, title, assignee_login, due_at, status, cause_key, created_at) \
-             VALUES ($1, $2, $3, $4, 'open', $5, $6) ON CONFLICT (cause_key) DO NOTHING RETURNING id",
+            "INSERT INTO tasks (interest_id, title, assignee_login, due_at, reminder_at, purpose, status, \
+             cause_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8) \
+             ON CONFLICT (cause_key) DO NOTHING RETURNING id",
         )
         .bind(task.interest_id)
         .bind(task.title)
         .bind(task.assignee)
         .bind(task.due_at.map(to_ms))
+        .bind(task.reminder_at.map(to_ms))
+        .bind(task.purpose.as_deref())
         .bind(&task.cause_key)
         .bind(now_ms())
         .fetch_optional(&mut *conn)
@@ -163,6 +161,152 @@ impl Store {
         Ok(id)
     }
 
+    pub(crate) async fn open_task_count(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+    ) -> Result<u32> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tasks WHERE interest_id = $1 AND status IN ('open', 'overdue')",
+        )
+        .bind(interest_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Writes what the stage engine decided: stage and status, closed and new
+    /// tasks, planned interactions and feed entries. `cause` names what caused
+    /// it (e.g. `appeal:42`), so that applying the same outcome twice creates
+    /// no second task.
+    pub(crate) async fn apply_outcome(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+        outcome: &Outcome,
+        cause: &str,
+        appeal_id: Option<i64>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let status = match outcome.new_status {
+            crate::scenario::InterestStatus::Open => InterestStatus::Open,
+            crate::scenario::InterestStatus::LossPending => InterestStatus::LossPending,
+            crate::scenario::InterestStatus::Won => InterestStatus::Won,
+            crate::scenario::InterestStatus::Lost => InterestStatus::Lost,
+        };
+        sqlx::query(
+            "UPDATE interests SET scenario = $1, stage = $2, status = $3, \
+             potential_amount = COALESCE($4, potential_amount), updated_at = $5, \
+             closed_at = CASE WHEN $6 = 1 THEN COALESCE(closed_at, $5) ELSE NULL END WHERE id = $7",
+        )
+        .bind(&outcome.scenario_id)
+        .bind(&outcome.new_stage)
+        .bind(status.as_str())
+        .bind(outcome.potential_amount)
+        .bind(now)
+        .bind(i64::from(status.is_finished()))
+        .bind(interest_id)
+        .execute(&mut *conn)
+        .await?;
+        for closure in &outcome.tasks_to_close {
+            let purpose = match closure {
+                TaskClosure::AllOpen => None,
+                TaskClosure::Purpose { purpose } => Some(purpose.key()),
+            };
+            sqlx::query(
+                "UPDATE tasks SET status = 'done', done_at = $1, done_by = 'leadgate' \
+                 WHERE interest_id = $2 AND status IN ('open', 'overdue') AND ($3 IS NULL OR purpose = $3)",
+            )
+            .bind(now)
+            .bind(interest_id)
+            .bind(purpose)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for entry in &outcome.feed {
+            let kind = serde_json::to_value(entry.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "event".into());
+            self.add_feed_entry(
+                conn,
+                &NewFeedEntry {
+                    interest_id,
+                    kind: &kind,
+                    actor: entry.author.as_deref(),
+                    summary: entry.text.clone(),
+                    data: serde_json::json!({"stage": outcome.new_stage, "status": status.as_str()}),
+                    appeal_id,
+                },
+            )
+            .await?;
+        }
+        for (i, task) in outcome.tasks_to_create.iter().enumerate() {
+            let purpose = task.purpose.key();
+            let assignee = Some(task.assignee.as_str()).filter(|a| !a.is_empty());
+            let created = self
+                .add_task(
+                    conn,
+                    &NewTask {
+                        interest_id,
+                        title: &task.title,
+                        assignee,
+                        due_at: Some(task.due),
+                        reminder_at: task.reminder_at,
+                        purpose: Some(purpose.clone()),
+                        cause_key: format!("{cause}:{purpose}:{i}"),
+                    },
+                )
+                .await?;
+            if let Some(task_id) = created {
+                self.add_feed_entry(
+                    conn,
+                    &NewFeedEntry {
+                        interest_id,
+                        kind: "task_created",
+                        actor: None,
+                        summary: format!("Задача «{}»", task.title),
+                        data: serde_json::json!({"task_id": task_id, "assignee": assignee, "due_at": task.due}),
+                        appeal_id,
+                    },
+                )
+                .await?;
+            }
+        }
+        for planned in &outcome.interactions_to_plan {
+            sqlx::query(
+                "INSERT INTO interactions (interest_id, kind, planned_at, result, author, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(interest_id)
+            .bind(serde_json::to_value(planned.kind).ok().and_then(|v| v.as_str().map(str::to_string)))
+            .bind(to_ms(planned.at))
+            .bind(Some(planned.subject.as_str()).filter(|s| !s.is_empty()))
+            .bind(Some(planned.responsible.as_str()).filter(|s| !s.is_empty()))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether this appeal already left its mark on an interest: re-processing
+    /// it must then change nothing.
+    pub(crate) async fn prior_effect(
+        &self,
+        conn: &mut AnyConnection,
+        appeal_id: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT f.interest_id, i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
+             WHERE f.appeal_id = $1 AND f.kind = 'appeal' ORDER BY f.id LIMIT 1",
+        )
+        .bind(appeal_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row)
+    }
+
     /// Advances a shared counter and returns its new value; used for the
     /// round robin so that several instances take turns together.
     pub(crate) async fn next_counter(&self, conn: &mut AnyConnection, name: &str) -> Result<i64> {
@@ -177,10 +321,12 @@ impl Store {
     }
 
     pub async fn interest(&self, id: i64) -> Result<Option<InterestDetails>> {
-        let row = sqlx::query(&format!("SELECT {INTEREST_COLUMNS} FROM interests WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INTEREST_COLUMNS} FROM interests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let interest = interest_from_row(&row)?;
         let tasks = sqlx::query(

@@ -210,7 +210,10 @@ fn sqlite_url(url: &str) -> Result<String> {
         None => (rest, None),
     };
     if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent).map_err(|e| StorageError::Location {
                 path: parent.display().to_string(),
                 message: e.to_string(),

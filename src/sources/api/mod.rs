@@ -176,13 +176,21 @@ pub async fn get_appeal(
     Path(id): Path<i64>,
 ) -> Result<Json<AppealView>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
-    let appeal = state.store.appeal(id).await?.ok_or(ApiError::NotFound("appeal"))?;
+    let appeal = state
+        .store
+        .appeal(id)
+        .await?
+        .ok_or(ApiError::NotFound("appeal"))?;
     let decision = appeal.decision.as_ref().and_then(|d| {
         let kind: DecisionKind = serde_json::from_value(d.get("kind")?.clone()).ok()?;
         let matched_on = d
             .get("matched_on")
             .and_then(|m| m.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let score = d.get("score").and_then(|s| s.as_f64());
         Some(DecisionView {

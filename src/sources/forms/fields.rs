@@ -4,10 +4,35 @@ use crate::appeal::ContactCard;
 use crate::settings::FormFieldMap;
 
 /// Field names understood without configuration (compared case-insensitively).
-const NAME: &[&str] = &["name", "имя", "fio", "фио", "your-name", "first_name", "contact_name"];
-const PHONE: &[&str] = &["phone", "телефон", "tel", "phone_number", "your-phone", "mobile"];
+const NAME: &[&str] = &[
+    "name",
+    "имя",
+    "fio",
+    "фио",
+    "your-name",
+    "first_name",
+    "contact_name",
+];
+const PHONE: &[&str] = &[
+    "phone",
+    "телефон",
+    "tel",
+    "phone_number",
+    "your-phone",
+    "mobile",
+];
 const EMAIL: &[&str] = &["email", "e-mail", "почта", "mail", "your-email"];
-const MESSAGE: &[&str] = &["comments", "comment", "message", "сообщение", "комментарий", "text", "your-message", "question", "вопрос"];
+const MESSAGE: &[&str] = &[
+    "comments",
+    "comment",
+    "message",
+    "сообщение",
+    "комментарий",
+    "text",
+    "your-message",
+    "question",
+    "вопрос",
+];
 const COMPANY: &[&str] = &["company", "компания", "организация", "organization"];
 const SUBJECT: &[&str] = &["subject", "тема", "formname", "form_name"];
 
@@ -72,8 +97,10 @@ pub fn map_fields(fields: &[(String, String)], map: &FormFieldMap, skip: &[&str]
         } else if matches(key, &map.subject, SUBJECT) {
             join(&mut out.subject, trimmed);
         } else if key.to_lowercase().starts_with("utm_") {
-            out.attributes
-                .insert(key.to_lowercase(), serde_json::Value::String(trimmed.to_string()));
+            out.attributes.insert(
+                key.to_lowercase(),
+                serde_json::Value::String(trimmed.to_string()),
+            );
         } else if !SERVICE.contains(&key.to_lowercase().as_str()) && !trimmed.is_empty() {
             extra.insert(key.clone(), serde_json::Value::String(trimmed.to_string()));
         }
@@ -126,7 +153,11 @@ mod tests {
             phone: vec!["client_tel".into()],
             ..FormFieldMap::default()
         };
-        let out = map_fields(&f(&[("client_tel", "+7 912 345 67 89"), ("phone", "x")]), &map, &[]);
+        let out = map_fields(
+            &f(&[("client_tel", "+7 912 345 67 89"), ("phone", "x")]),
+            &map,
+            &[],
+        );
         assert_eq!(out.contact.phones, vec!["+7 912 345 67 89"]);
     }
 }

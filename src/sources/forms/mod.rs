@@ -77,17 +77,26 @@ pub async fn post_form(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Some(form) = state.settings.forms.get(&form_name).cloned() else {
-        state.metrics.rejected(&format!("form:{form_name}"), "unknown_form");
+        state
+            .metrics
+            .rejected(&format!("form:{form_name}"), "unknown_form");
         tracing::warn!(form = %form_name, "post to a form that is not configured");
         return Err(ApiError::NotFound("form"));
     };
     let headers = request.headers().clone();
     let html = wants_html(&headers);
     let (fields, attachments, raw) = read_fields(request, &state).await?;
-    let source = form.source.clone().unwrap_or_else(|| format!("form:{form_name}"));
+    let source = form
+        .source
+        .clone()
+        .unwrap_or_else(|| format!("form:{form_name}"));
 
     // Tilda checks a new webhook with a single `test=test` field.
-    if fields.len() == 1 && fields.first().is_some_and(|(k, v)| k == "test" && v == "test") {
+    if fields.len() == 1
+        && fields
+            .first()
+            .is_some_and(|(k, v)| k == "test" && v == "test")
+    {
         return Ok((StatusCode::OK, "ok").into_response());
     }
     check_secret(&form, &headers, &fields).inspect_err(|_| {
@@ -95,14 +104,21 @@ pub async fn post_form(
         tracing::warn!(form = %form_name, "form post with a wrong or missing secret");
     })?;
     if let Some(trap) = &form.honeypot {
-        if fields.iter().any(|(k, v)| k == trap && !v.trim().is_empty()) {
+        if fields
+            .iter()
+            .any(|(k, v)| k == trap && !v.trim().is_empty())
+        {
             state.metrics.rejected(&source, "honeypot");
             tracing::info!(form = %form_name, "honeypot filled; dropped as a bot");
             return Ok(thank_you(&form, html, None));
         }
     }
 
-    let mapped = map_fields(&fields, &form.fields, &[&form.secret_field, form.honeypot.as_deref().unwrap_or("")]);
+    let mapped = map_fields(
+        &fields,
+        &form.fields,
+        &[&form.secret_field, form.honeypot.as_deref().unwrap_or("")],
+    );
     if mapped.contact.is_empty() {
         state.metrics.rejected(&source, "empty_contact");
         return Err(ApiError::unprocessable(
@@ -218,13 +234,20 @@ async fn read_fields(request: Request, state: &AppState) -> Result<ReadForm, Api
             let fields = form_urlencoded::parse(&bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
-            Ok((fields, Vec::new(), String::from_utf8_lossy(&bytes).into_owned()))
+            Ok((
+                fields,
+                Vec::new(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         }
         "application/json" => {
             let bytes = body_bytes(request, state).await?;
             let value: serde_json::Value = crate::http::extract::parse_json(&bytes)?;
             let serde_json::Value::Object(map) = value else {
-                return Err(ApiError::bad("(body)", "expected a JSON object of form fields"));
+                return Err(ApiError::bad(
+                    "(body)",
+                    "expected a JSON object of form fields",
+                ));
             };
             let fields = map
                 .into_iter()
@@ -237,7 +260,11 @@ async fn read_fields(request: Request, state: &AppState) -> Result<ReadForm, Api
                     (k, v)
                 })
                 .collect();
-            Ok((fields, Vec::new(), String::from_utf8_lossy(&bytes).into_owned()))
+            Ok((
+                fields,
+                Vec::new(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         }
         "multipart/form-data" => {
             let limit = state.settings.server.body_limit_bytes;

@@ -1,0 +1,204 @@
+//! The one test harness: `spawn_app()` starts a real daemon on port 0 against a
+//! fresh database of the backend named by `LEADGATE_TEST_DB` (sqlite by default,
+//! or postgres on 127.0.0.1:5432).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use leadgate::settings::{self, Settings};
+use leadgate::startup::Application;
+use leadgate::storage::Store;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "demo-token-change-me";
+
+pub fn shipped_config() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/leadgate.toml");
+    std::fs::read_to_string(path).expect("shipped config")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDb {
+    Sqlite,
+    Postgres,
+}
+
+pub fn test_db() -> TestDb {
+    match std::env::var("LEADGATE_TEST_DB").as_deref() {
+        Ok("postgres") | Ok("pg") => TestDb::Postgres,
+        _ => TestDb::Sqlite,
+    }
+}
+
+fn pg_base() -> String {
+    std::env::var("LEADGATE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database nobody else uses: a file in a temp dir, or a new PostgreSQL
+/// database named `lg_test_*` (scripts/test drops them after the run).
+pub struct FreshDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_db() -> FreshDb {
+    match test_db() {
+        TestDb::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("leadgate.db").display());
+            FreshDb {
+                url,
+                _dir: Some(dir),
+            }
+        }
+        TestDb::Postgres => {
+            let name = format!(
+                "lg_test_{}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst),
+                chrono::Utc::now().timestamp_micros() % 1_000_000
+            );
+            sqlx::any::install_default_drivers();
+            use sqlx::Connection;
+            let mut conn = sqlx::AnyConnection::connect(&format!("{}/postgres", pg_base()))
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (see README)");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            FreshDb {
+                url: format!("{}/{name}", pg_base()),
+                _dir: None,
+            }
+        }
+    }
+}
+
+/// The shipped configuration, on port 0 and a fresh database.
+pub fn test_settings(db: &FreshDb) -> Settings {
+    let mut s = settings::load_from_str(&shipped_config(), Vec::<(String, String)>::new())
+        .expect("shipped config is valid");
+    s.server.listen = "127.0.0.1:0".into();
+    s.database.url = db.url.clone();
+    s.database.sqlite_synchronous = settings::SqliteSync::Normal;
+    s.pipeline.poll_interval_ms = 50;
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub settings: Settings,
+    pub db: FreshDb,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = fresh_db().await;
+    let mut settings = test_settings(&db);
+    configure(&mut settings);
+    spawn_on(db, settings, true).await
+}
+
+/// Like `spawn_app`, without the background worker: the test calls the
+/// pipeline itself.
+pub async fn spawn_app_without_pipeline() -> TestApp {
+    let db = fresh_db().await;
+    let settings = test_settings(&db);
+    spawn_on(db, settings, false).await
+}
+
+async fn spawn_on(db: FreshDb, settings: Settings, pipeline: bool) -> TestApp {
+    let mut app = Application::build(settings.clone())
+        .await
+        .expect("build app");
+    if !pipeline {
+        app = app.without_pipeline();
+    }
+    let address = format!("http://{}", app.addr());
+    let store = app.store().clone();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        store,
+        settings,
+        db,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_appeal(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/appeals"))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Waits until the pipeline has processed the appeal and returns it.
+    pub async fn processed_appeal(&self, id: i64) -> Value {
+        for _ in 0..400 {
+            let (_, body) = self.get_json(&format!("/api/v1/appeals/{id}")).await;
+            if body["status"] != "pending" && !body.is_null() {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("appeal {id} was not processed in time");
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn appeal(source: &str, external_id: &str, contact: Value) -> Value {
+    serde_json::json!({"source": source, "external_id": external_id, "contact": contact, "text": "Хочу узнать цену"})
+}

@@ -1,0 +1,9 @@
+mod helpers;
+
+mod appeals;
+mod bad_input;
+mod clients;
+mod config;
+mod forms;
+mod operations;
+mod pipeline;

@@ -1,0 +1,302 @@
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadgate::metrics::Metrics;
+use leadgate::pipeline::Pipeline;
+use leadgate::routing::Router;
+use leadgate::storage::Store;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::helpers::{appeal, fresh_db, spawn_app_without_pipeline, test_db, TestDb, TOKEN};
+
+fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeline {
+    let router = Arc::new(Router::new(&settings).expect("valid scenarios"));
+    Pipeline::new(
+        store,
+        settings,
+        router,
+        Arc::new(Metrics::new()),
+        Arc::new(Notify::new()),
+    )
+}
+
+async fn scalar(store: &Store, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(store.pool()).await.unwrap();
+    n
+}
+
+/// Every appeal has exactly one "appeal" entry in some interest's feed.
+async fn assert_each_processed_once(store: &Store, expected: i64) {
+    assert_eq!(
+        scalar(
+            store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'pending'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            store,
+            "SELECT COUNT(*) FROM feed_entries WHERE kind = 'appeal'"
+        )
+        .await,
+        expected,
+        "one feed entry per appeal"
+    );
+    assert_eq!(
+        scalar(
+            store,
+            "SELECT COUNT(*) FROM (SELECT appeal_id FROM feed_entries WHERE kind = 'appeal' \
+             GROUP BY appeal_id HAVING COUNT(*) > 1) dup"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pipelines_process_one_stream_exactly_once_without_duplicate_clients() {
+    let app = spawn_app_without_pipeline().await;
+    // 40 people, each writing 5 times from different sources: 200 appeals.
+    let mut bodies = Vec::new();
+    for round in 0..5 {
+        for person in 0..40 {
+            let body = appeal(
+                &format!("src-{round}"),
+                &format!("{person}"),
+                json!({"name": format!("Клиент {person}"), "phones": [format!("+7 912 500 {:02} {:02}", person / 100, person % 100)]}),
+            );
+            bodies.push(body);
+        }
+    }
+    let posts = bodies.iter().map(|b| app.post_appeal(b));
+    for resp in futures_util::future::join_all(posts).await {
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+    // A second "instance": on PostgreSQL its own connection pool; SQLite is a
+    // single-instance backend, so both workers share the store there.
+    let second_store = match test_db() {
+        TestDb::Postgres => {
+            let mut db = app.settings.database.clone();
+            db.url = app.db.url.clone();
+            Store::connect(&db).await.unwrap()
+        }
+        TestDb::Sqlite => app.store.clone(),
+    };
+    let settings = Arc::new({
+        let mut s = app.settings.clone();
+        s.pipeline.batch_size = 7;
+        s
+    });
+    let a = pipeline(app.store.clone(), settings.clone());
+    let b = pipeline(second_store, settings);
+    let drain = |p: Pipeline| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                match p.process_batch().await {
+                    Ok(done) if done.is_empty() => break,
+                    Ok(done) => mine.extend(done.into_iter().map(|d| d.appeal_id)),
+                    // A lost race on SQLite's single writer is retried.
+                    Err(e) => {
+                        eprintln!("batch failed, retrying: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            mine
+        })
+    };
+    let (ra, rb) = tokio::join!(drain(a), drain(b));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let mut all: Vec<i64> = ra.iter().chain(rb.iter()).copied().collect();
+    all.sort_unstable();
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 200, "every appeal processed");
+    assert_eq!(unique.len(), 200, "none processed twice");
+    assert_each_processed_once(&app.store, 200).await;
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM clients").await,
+        40,
+        "no duplicate client"
+    );
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM interests").await,
+        40
+    );
+    assert_eq!(
+        scalar(
+            &app.store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'linked'"
+        )
+        .await,
+        160
+    );
+}
+
+#[tokio::test]
+async fn replaying_a_processed_appeal_changes_nothing() {
+    let app = spawn_app_without_pipeline().await;
+    let r = app
+        .post_appeal(&appeal("crm", "once", json!({"phones": ["+79120001234"]})))
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let p = pipeline(app.store.clone(), Arc::new(app.settings.clone()));
+    assert_eq!(p.process_batch().await.unwrap().len(), 1);
+    // Force the appeal back to pending, as if the commit's answer had been lost.
+    sqlx::query("UPDATE appeals SET status = 'pending' WHERE id = $1")
+        .bind(id)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    p.process_batch().await.unwrap();
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM tasks").await,
+        1,
+        "first task not duplicated"
+    );
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM clients").await, 1);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_daemon(db_url: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/leadgate.toml"),
+            "run",
+        ])
+        .env("LEADGATE__DATABASE__URL", db_url)
+        .env("LEADGATE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LEADGATE__LOGGING__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("daemon did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_in_the_middle_of_a_stream_loses_no_acknowledged_appeal() {
+    let db = fresh_db().await;
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let mut daemon = start_daemon(&db.url, port);
+    wait_ready(&client, port).await;
+
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let client = client.clone();
+        let acked = acked.clone();
+        senders.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                let body = appeal(
+                    "stream",
+                    &format!("{worker}-{i}"),
+                    json!({"name": "Поток", "phones": [format!("+7913{worker}{:06}", i % 300)]}),
+                );
+                let resp = client
+                    .post(format!("http://127.0.0.1:{port}/api/v1/appeals"))
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        if let Ok(v) = r.json::<Value>().await {
+                            if let Some(id) = v["id"].as_i64() {
+                                acked.lock().unwrap().push(id);
+                            }
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }));
+    }
+    // Let the stream run, then pull the plug.
+    for _ in 0..200 {
+        if acked.lock().unwrap().len() >= 400 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    for s in senders {
+        let _ = s.await;
+    }
+    let acked: Vec<i64> = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100,
+        "stream was running ({} acked)",
+        acked.len()
+    );
+
+    let mut daemon = start_daemon(&db.url, port);
+    wait_ready(&client, port).await;
+    let mut settings = crate::helpers::test_settings(&db);
+    settings.database.url = db.url.clone();
+    let store = Store::connect(&settings.database).await.unwrap();
+    for _ in 0..600 {
+        if scalar(
+            &store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'pending'",
+        )
+        .await
+            == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in &acked {
+        let a = store
+            .appeal(*id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("acked appeal {id} lost"));
+        assert_ne!(a.status.as_str(), "pending");
+        assert!(a.interest_id.is_some());
+    }
+    let stored = scalar(&store, "SELECT COUNT(*) FROM appeals").await;
+    assert!(stored >= acked.len() as i64);
+    assert_each_processed_once(&store, stored).await;
+
+    // SIGTERM: stops cleanly with exit code 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = daemon.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "graceful stop");
+    store.close().await;
+}
