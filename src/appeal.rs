@@ -173,6 +173,23 @@ pub struct AttachmentMeta {
     pub size: u64,
 }
 
+/// What the channel knows about the contact beyond "someone got in touch";
+/// it decides what the pipeline's routing step does with a matched appeal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Intent {
+    /// A new inbound contact: linked to the client's open interest, or a new one.
+    #[default]
+    Lead,
+    /// A message in an ongoing conversation (messenger, chat): while the
+    /// client's open interest was active within the conversation window it
+    /// becomes a feed entry of that interest (no new task); otherwise a lead.
+    Message,
+    /// A reply to something we know (a mail thread): straight into that
+    /// interest's feed, whoever the sender turns out to be.
+    Reply { interest_id: i64 },
+}
+
 /// What a channel hands to intake.
 #[derive(Debug, Clone)]
 pub struct NewAppeal {
@@ -187,6 +204,7 @@ pub struct NewAppeal {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// The provider's payload as received, so nothing is lost if parsing was wrong.
     pub raw_payload: String,
+    pub intent: Intent,
 }
 
 /// A stored appeal.
@@ -206,6 +224,7 @@ pub struct Appeal {
     pub client_id: Option<i64>,
     pub interest_id: Option<i64>,
     pub decision: Option<serde_json::Value>,
+    pub intent: Intent,
 }
 
 /// The kinds of contact point a client can be found by.

@@ -16,7 +16,7 @@ use sqlx::{Acquire, AnyConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::appeal::{AppealStatus, ContactKey, NormalizedContact};
+use crate::appeal::{AppealStatus, ContactKey, Intent, NormalizedContact};
 use crate::client::ClientKind;
 use crate::dedup::{self, Decision, DecisionKind};
 use crate::metrics::Metrics;
@@ -196,6 +196,11 @@ impl Pipeline {
                 interest_id: Some(interest_id),
             });
         }
+        if let Intent::Reply { interest_id } = appeal.intent {
+            if let Some(interest) = self.store.interest_row(conn, interest_id).await? {
+                return self.reply_in_thread(conn, appeal, &interest).await;
+            }
+        }
         let hits = self.store.find_hits(conn, &contact.keys).await?;
         let decision = dedup::decide(&contact.keys, &hits);
         let mut record = json!({
@@ -326,10 +331,26 @@ impl Pipeline {
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
         if let Some(open) = self.store.open_interest_of(conn, client_id).await? {
+            let window = chrono::Duration::hours(i64::from(
+                self.settings.pipeline.conversation_window_hours,
+            ));
+            if appeal.intent == Intent::Message && now - open.updated_at <= window {
+                self.add_appeal_entry(
+                    conn,
+                    open.id,
+                    appeal,
+                    "message",
+                    format!("Сообщение ({}): {summary}", appeal.channel),
+                )
+                .await?;
+                self.store.touch_interest(conn, open.id).await?;
+                return Ok((AppealStatus::Linked, open.id));
+            }
             self.add_appeal_entry(
                 conn,
                 open.id,
                 appeal,
+                "appeal",
                 format!("Повторное обращение ({}): {summary}", appeal.channel),
             )
             .await?;
@@ -381,6 +402,7 @@ impl Pipeline {
             conn,
             interest_id,
             appeal,
+            "appeal",
             format!("Обращение ({}): {summary}", appeal.channel),
         )
         .await?;
@@ -390,11 +412,47 @@ impl Pipeline {
         Ok((AppealStatus::Created, interest_id))
     }
 
+    /// A reply in a thread we know joins that interest's feed as a message.
+    async fn reply_in_thread(
+        &self,
+        conn: &mut AnyConnection,
+        appeal: &crate::appeal::Appeal,
+        interest: &crate::interest::Interest,
+    ) -> Result<Processed, StorageError> {
+        let summary = format!("Ответ ({}): {}", appeal.channel, appeal_summary(appeal));
+        self.add_appeal_entry(conn, interest.id, appeal, "message", summary)
+            .await?;
+        self.store.touch_interest(conn, interest.id).await?;
+        let record = json!({
+            "kind": DecisionKind::ExistingClient,
+            "matched_on": ["thread"],
+            "reason": "a reply in a known thread",
+        });
+        self.store
+            .finish_appeal(
+                conn,
+                appeal.id,
+                AppealStatus::Linked,
+                Some(interest.client_id),
+                Some(interest.id),
+                &record,
+            )
+            .await?;
+        Ok(Processed {
+            appeal_id: appeal.id,
+            status: AppealStatus::Linked,
+            decision: DecisionKind::ExistingClient,
+            client_id: Some(interest.client_id),
+            interest_id: Some(interest.id),
+        })
+    }
+
     async fn add_appeal_entry(
         &self,
         conn: &mut AnyConnection,
         interest_id: i64,
         appeal: &crate::appeal::Appeal,
+        kind: &str,
         summary: String,
     ) -> Result<(), StorageError> {
         self.store
@@ -402,7 +460,7 @@ impl Pipeline {
                 conn,
                 &NewFeedEntry {
                     interest_id,
-                    kind: "appeal",
+                    kind,
                     actor: None,
                     summary,
                     data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),

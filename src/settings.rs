@@ -221,6 +221,9 @@ pub struct PipelineSettings {
     pub poll_interval_ms: u64,
     /// After this many failed attempts an appeal is parked as `failed` for a human.
     pub max_attempts: u32,
+    /// A messenger message from a client whose open interest was active within
+    /// this many hours joins its feed as a message instead of a repeat appeal.
+    pub conversation_window_hours: u32,
 }
 
 impl Default for PipelineSettings {
@@ -229,6 +232,7 @@ impl Default for PipelineSettings {
             batch_size: 64,
             poll_interval_ms: 500,
             max_attempts: 5,
+            conversation_window_hours: 72,
         }
     }
 }

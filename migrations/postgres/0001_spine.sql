@@ -87,6 +87,8 @@ CREATE TABLE appeals (
     attachments       TEXT NOT NULL,
     attributes        TEXT NOT NULL,
     raw_payload       TEXT NOT NULL,
+    -- The channel's hint for routing (lead, message, reply, call), as JSON.
+    intent            TEXT NOT NULL,
     status            TEXT NOT NULL,
     client_id         BIGINT REFERENCES clients(id),
     interest_id       BIGINT REFERENCES interests(id),

@@ -28,7 +28,7 @@ pub struct AppealCounts {
 
 const APPEAL_COLUMNS: &str =
     "id, channel, source, external_id, received_at, contact, subject, body, \
-     attachments, attributes, status, client_id, interest_id, decision, accepted_at, attempts";
+     attachments, attributes, intent, status, client_id, interest_id, decision, accepted_at, attempts";
 
 fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
     let channel: String = row.try_get("channel")?;
@@ -37,6 +37,7 @@ fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
     let attachments: String = row.try_get("attachments")?;
     let attributes: String = row.try_get("attributes")?;
     let decision: Option<String> = row.try_get("decision")?;
+    let intent: String = row.try_get("intent")?;
     let corrupt = |what: &str| StorageError::Corrupt(format!("appeal column {what}"));
     Ok(Appeal {
         id: row.try_get("id")?,
@@ -56,6 +57,7 @@ fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
             .map(|d| serde_json::from_str(&d))
             .transpose()
             .map_err(|_| corrupt("decision"))?,
+        intent: serde_json::from_str(&intent).map_err(|_| corrupt("intent"))?,
     })
 }
 
@@ -66,8 +68,8 @@ pub(crate) async fn insert_appeal(
 ) -> Result<AcceptedAppeal> {
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
-         subject, body, attachments, attributes, raw_payload, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending') \
+         subject, body, attachments, attributes, raw_payload, intent, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending') \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
     )
     .bind(appeal.channel.as_str())
@@ -81,6 +83,7 @@ pub(crate) async fn insert_appeal(
     .bind(appeal.attachments.to_json())
     .bind(appeal.attributes.to_json())
     .bind(&appeal.raw_payload)
+    .bind(appeal.intent.to_json())
     .fetch_optional(&mut *conn)
     .await?;
     if let Some((id,)) = inserted {

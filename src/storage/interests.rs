@@ -116,6 +116,30 @@ impl Store {
         Ok(id)
     }
 
+    pub(crate) async fn interest_row(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> Result<Option<Interest>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INTEREST_COLUMNS} FROM interests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.as_ref().map(interest_from_row).transpose()
+    }
+
+    /// Marks the interest as active now (conversation windows count from here).
+    pub(crate) async fn touch_interest(&self, conn: &mut AnyConnection, id: i64) -> Result<()> {
+        sqlx::query("UPDATE interests SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
     /// Returns the new task's id, or `None` when its cause already made one.
     pub(crate) async fn add_task(
         &self,
@@ -299,7 +323,7 @@ impl Store {
     ) -> Result<Option<(i64, i64)>> {
         let row: Option<(i64, i64)> = sqlx::query_as(
             "SELECT f.interest_id, i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
-             WHERE f.appeal_id = $1 AND f.kind = 'appeal' ORDER BY f.id LIMIT 1",
+             WHERE f.appeal_id = $1 AND f.kind IN ('appeal', 'message') ORDER BY f.id LIMIT 1",
         )
         .bind(appeal_id)
         .fetch_optional(&mut *conn)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Source;
-use crate::appeal::{AppealStatus, AttachmentMeta, Channel, ContactCard, NewAppeal};
+use crate::appeal::{AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal};
 use crate::dedup::DecisionKind;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiCaller, ValidJson};
@@ -144,6 +144,7 @@ pub async fn post_appeal(
         attachments: req.attachments,
         attributes: req.attributes,
         raw_payload: raw.to_string(),
+        intent: Intent::Lead,
     };
     let accepted = state.intake.submit(appeal).await?;
     let code = if accepted.created {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Source;
-use crate::appeal::{AttachmentMeta, Channel, NewAppeal};
+use crate::appeal::{AttachmentMeta, Channel, Intent, NewAppeal};
 use crate::http::error::ApiError;
 use crate::http::extract::body_bytes;
 use crate::http::AppState;
@@ -144,6 +144,7 @@ pub async fn post_form(
         attachments,
         attributes: mapped.attributes,
         raw_payload: raw,
+        intent: Intent::Lead,
     };
     let accepted = state.intake.submit(appeal).await?;
     if html {
