@@ -1,0 +1,25 @@
+//! Benchmarks as commands: each subcommand prints its figures.
+
+mod ingest;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "leadgate-bench", about = "leadgate benchmarks (speed, memory, quality)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// End-to-end intake: import clients, post appeals over HTTP, wait until processed.
+    Ingest(ingest::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ingest(args) => ingest::run(args).await,
+    }
+}
