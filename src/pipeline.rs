@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::appeal::{AppealStatus, ContactKey, Intent, NormalizedContact};
 use crate::client::ClientKind;
-use crate::dedup::{self, Decision, DecisionKind};
+use crate::dedup::{self, Decision, DecisionKind, Probe};
 use crate::metrics::Metrics;
 use crate::routing::Router;
 use crate::settings::Settings;
@@ -201,17 +201,22 @@ impl Pipeline {
                 return self.reply_in_thread(conn, appeal, &interest).await;
             }
         }
-        let hits = self.store.find_hits(conn, &contact.keys).await?;
-        let decision = dedup::decide(&contact.keys, &hits);
+        let probe = Probe::new(&appeal.contact, contact);
+        let decision =
+            dedup::match_appeal(&self.store, conn, &probe, &self.settings.matching).await?;
         let mut record = json!({
             "kind": decision.kind,
             "matched_on": decision.matched_on,
             "score": decision.score,
             "candidates": decision.candidates,
+            "scores": decision.scores,
             "evidence": decision.evidence,
             "reason": decision.reason,
             "rejected_contact_points": contact.rejected,
         });
+        if let Some(name) = &decision.new_person {
+            record["new_person"] = json!(name);
+        }
         let (client_id, person_id) = match decision.kind {
             DecisionKind::Review => {
                 self.store
@@ -272,9 +277,10 @@ impl Pipeline {
         let client_id = decision.client_id.ok_or(StorageError::Corrupt(
             "existing-client decision without a client".into(),
         ))?;
-        let person_id = match decision.person_id {
-            Some(p) => Some(p),
-            None => match card.display_name() {
+        let person_id = match (decision.person_id, &decision.new_person) {
+            (Some(p), _) => Some(p),
+            (None, Some(name)) => Some(self.store.ensure_person(conn, client_id, name).await?),
+            (None, None) => match card.display_name() {
                 Some(name) => Some(self.store.ensure_person(conn, client_id, name).await?),
                 None => self.store.first_person(conn, client_id).await?,
             },

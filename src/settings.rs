@@ -194,12 +194,29 @@ pub struct DepartmentSettings {
 pub struct MatchingSettings {
     /// Region for phone numbers written without a country code.
     pub default_region: String,
+    /// A candidate scoring at least this (bits of evidence) is linked
+    /// automatically, when the rules allow (docs/matching.md).
+    pub auto_link_threshold: f64,
+    /// Below auto-link and at least this: an operator decides.
+    pub review_threshold: f64,
+    /// A contact point carried by more clients than this never links on its
+    /// own (an office switchboard, an agency's info@ mailbox).
+    pub max_shared_clients: usize,
+    /// Clients fetched per key; a key carried by more proposes nobody, which
+    /// keeps lookup fast whatever the base holds.
+    pub max_candidates_per_key: usize,
+    pub weights: crate::dedup::MatchWeights,
 }
 
 impl Default for MatchingSettings {
     fn default() -> Self {
         Self {
             default_region: "RU".into(),
+            auto_link_threshold: 12.0,
+            review_threshold: 8.0,
+            max_shared_clients: 3,
+            max_candidates_per_key: 50,
+            weights: crate::dedup::MatchWeights::default(),
         }
     }
 }
@@ -683,6 +700,50 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
         push(
             "matching.default_region".into(),
             format!("unknown region `{}`", s.matching.default_region),
+        );
+    }
+    let m = &s.matching;
+    for (key, v) in [
+        ("auto_link_threshold", m.auto_link_threshold),
+        ("review_threshold", m.review_threshold),
+    ] {
+        if !v.is_finite() || v <= 0.0 {
+            push(
+                format!("matching.{key}"),
+                "must be a positive number".into(),
+            );
+        }
+    }
+    if m.review_threshold > m.auto_link_threshold {
+        push(
+            "matching.review_threshold".into(),
+            "must not exceed matching.auto_link_threshold".into(),
+        );
+    }
+    if m.max_shared_clients == 0 {
+        push(
+            "matching.max_shared_clients".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if m.max_candidates_per_key < m.max_shared_clients || m.max_candidates_per_key > 1000 {
+        push(
+            "matching.max_candidates_per_key".into(),
+            "must be between matching.max_shared_clients and 1000".into(),
+        );
+    }
+    for (key, v) in m.weights.named() {
+        if !v.is_finite() || v.abs() > 100.0 {
+            push(
+                format!("matching.weights.{key}"),
+                "must be a number between -100 and 100".into(),
+            );
+        }
+    }
+    if m.weights.name_conflict > 0.0 {
+        push(
+            "matching.weights.name_conflict".into(),
+            "must not be positive".into(),
         );
     }
     if s.pipeline.batch_size == 0 {

@@ -2,10 +2,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, Row};
 
+use super::matching::{company_rows, domain_rows, person_rows, KeyRow};
 use super::{from_ms, now_ms, Result, StorageError, Store};
 use crate::appeal::{ContactKey, ContactKind};
 use crate::client::{Client, ClientKind, ContactPerson, ContactPoint};
-use crate::dedup::KeyHit;
+
+/// A stored contact point equal to a looked-up key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PointHit {
+    pub client_id: i64,
+}
 
 /// A key carried by more clients than this is a shared mailbox or switchboard;
 /// the matcher only needs to know that it is crowded, not every owner.
@@ -34,14 +40,14 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         keys: &[ContactKey],
-    ) -> Result<Vec<KeyHit>> {
+    ) -> Result<Vec<PointHit>> {
         let mut hits = Vec::new();
         for key in keys {
             let rows = sqlx::query(
                 "SELECT cp.client_id, cp.person_id FROM contact_points cp \
                  JOIN clients c ON c.id = cp.client_id \
                  WHERE cp.kind = $1 AND cp.value = $2 AND c.merged_into IS NULL \
-                 ORDER BY cp.client_id LIMIT $3",
+                 LIMIT $3",
             )
             .bind(key.kind.as_str())
             .bind(&key.value)
@@ -49,11 +55,8 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?;
             for row in rows {
-                hits.push(KeyHit {
-                    kind: key.kind,
-                    value: key.value.clone(),
+                hits.push(PointHit {
                     client_id: row.try_get("client_id")?,
-                    person_id: row.try_get("person_id")?,
                 });
             }
         }
@@ -78,17 +81,20 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *conn)
         .await?;
+        self.insert_match_keys(conn, &company_rows(id, kind, name))
+            .await?;
         Ok(id)
     }
 
-    /// The contact person of `client_id` with this name, created if missing.
+    /// The contact person of `client_id` with this name, created if missing,
+    /// with its name keys.
     pub(crate) async fn ensure_person(
         &self,
         conn: &mut AnyConnection,
         client_id: i64,
         name: &str,
     ) -> Result<i64> {
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO contact_persons (client_id, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (client_id, name) DO NOTHING",
         )
@@ -96,13 +102,18 @@ impl Store {
         .bind(name)
         .bind(now_ms())
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected();
         let (id,): (i64,) =
             sqlx::query_as("SELECT id FROM contact_persons WHERE client_id = $1 AND name = $2")
                 .bind(client_id)
                 .bind(name)
                 .fetch_one(&mut *conn)
                 .await?;
+        if inserted > 0 {
+            self.insert_match_keys(conn, &person_rows(client_id, id, name))
+                .await?;
+        }
         Ok(id)
     }
 
@@ -145,6 +156,8 @@ impl Store {
             .await?
             .rows_affected();
         }
+        self.insert_match_keys(conn, &domain_rows(client_id, keys))
+            .await?;
         Ok(added)
     }
 
@@ -282,6 +295,11 @@ impl Store {
                 .copied()
                 .ok_or_else(|| StorageError::Corrupt("imported client without id".into()))
         };
+        let companies = clients
+            .iter()
+            .map(|c| Ok((client_id(c)?, c.kind, c.name.as_str())))
+            .collect::<Result<Vec<_>>>()?;
+        self.reset_company_keys(tx.conn(), &companies).await?;
         let mut persons: Vec<(i64, &str)> = Vec::new();
         for c in clients {
             let id = client_id(c)?;
@@ -326,15 +344,23 @@ impl Store {
             }
         }
         let mut points: Vec<(i64, Option<i64>, &ContactKey)> = Vec::new();
+        let mut keys: Vec<KeyRow> = Vec::new();
         for c in clients {
             let id = client_id(c)?;
             for p in &c.persons {
                 let pid = person_ids.get(&(id, p.name.clone())).copied();
+                if let Some(pid) = pid {
+                    keys.extend(person_rows(id, pid, &p.name));
+                }
+                keys.extend(domain_rows(id, &p.keys));
                 for k in &p.keys {
                     points.push((id, pid, k));
                 }
             }
         }
+        keys.sort();
+        keys.dedup();
+        self.insert_match_keys(tx.conn(), &keys).await?;
         points.sort_by(|a, b| (a.0, a.2.kind, &a.2.value).cmp(&(b.0, b.2.kind, &b.2.value)));
         points.dedup_by(|a, b| a.0 == b.0 && a.2.kind == b.2.kind && a.2.value == b.2.value);
         for chunk in points.chunks(ROWS) {

@@ -8,6 +8,7 @@
 mod appeals;
 mod clients;
 mod interests;
+mod matching;
 mod review;
 
 use std::path::Path;
@@ -156,7 +157,8 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         let _gate = self.lock_writes().await;
         self.migrator().run(&self.pool).await?;
-        Ok(())
+        drop(_gate);
+        self.backfill_match_keys().await
     }
 
     /// For `/readyz`: the database answers and every shipped migration is applied.

@@ -1,0 +1,145 @@
+//! Deciding who an appeal is from. This is the pipeline's one replaceable
+//! matching step: [`match_appeal`] looks the appeal's blocking keys up in the
+//! database (inside the processing transaction), scores the candidates it
+//! finds and returns a [`Decision`] with its evidence.
+//!
+//! * [`keys`]: which values are looked up, on both sides (appeal, client).
+//! * [`score`]: Fellegi–Sunter scoring of one candidate, field by field, with
+//!   weights that fall as the number of clients sharing a value grows.
+//! * [`decide`]: the thresholds and the rules that hold whatever the score.
+//!
+//! See docs/matching.md for the configuration and the measured quality.
+
+mod decide;
+pub mod keys;
+pub mod score;
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use utoipa::ToSchema;
+
+use crate::settings::MatchingSettings;
+use crate::storage::{StorageError, Store};
+
+pub use decide::{decide, shortlist, SHORTLIST};
+pub use keys::{BlockingKey, MatchField, Probe};
+pub use score::{MatchHow, MatchWeights};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    ExistingClient,
+    NewClient,
+    Review,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::ExistingClient => "existing_client",
+            DecisionKind::NewClient => "new_client",
+            DecisionKind::Review => "review",
+        }
+    }
+}
+
+/// A stored client or contact person carrying one looked-up key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHit {
+    pub client_id: i64,
+    pub person_id: Option<i64>,
+}
+
+/// What the database holds for one blocking key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyHits {
+    pub key: BlockingKey,
+    /// At most `max_candidates_per_key` clients' worth of rows.
+    pub hits: Vec<KeyHit>,
+    /// More clients carry the key than were fetched: a switchboard, an
+    /// agency's info@ mailbox, a common name. Such a key proposes nobody.
+    pub crowded: bool,
+}
+
+impl KeyHits {
+    /// Distinct clients carrying the key (the fetch cap plus one when crowded).
+    pub fn shared_by(&self) -> usize {
+        let mut ids: Vec<i64> = self.hits.iter().map(|h| h.client_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len() + usize::from(self.crowded)
+    }
+}
+
+/// A contact person of a shortlisted client, for comparing names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPerson {
+    pub client_id: i64,
+    pub person_id: i64,
+    pub name: String,
+}
+
+/// One field that agreed (or clearly disagreed) between the appeal and a
+/// candidate client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Evidence {
+    pub client_id: i64,
+    /// The contact person the field belongs to, when it is a person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<i64>,
+    pub field: MatchField,
+    pub how: MatchHow,
+    /// Log-likelihood weight (bits); negative for a disagreement.
+    pub weight: f64,
+    /// How many clients carry the value (0 where not applicable).
+    #[serde(default)]
+    pub shared_by: u32,
+}
+
+/// A scored candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CandidateScore {
+    pub client_id: i64,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Decision {
+    pub kind: DecisionKind,
+    pub client_id: Option<i64>,
+    /// The existing contact person the appeal is from, when one is known.
+    pub person_id: Option<i64>,
+    /// For an existing client without a matching person: the name of the
+    /// contact person to create (a colleague writing from the company's
+    /// corporate domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_person: Option<String>,
+    /// Fields with positive evidence for the chosen client (for a review:
+    /// for any candidate).
+    pub matched_on: Vec<MatchField>,
+    /// Total score of the chosen (or best) candidate.
+    pub score: Option<f64>,
+    /// Candidate clients, best first.
+    pub candidates: Vec<i64>,
+    #[serde(default)]
+    pub scores: Vec<CandidateScore>,
+    pub evidence: Vec<Evidence>,
+    pub reason: String,
+}
+
+/// Looks the appeal's keys up, scores the shortlisted candidates and decides.
+/// Reads only; the caller writes whatever the decision implies.
+pub async fn match_appeal(
+    store: &Store,
+    conn: &mut AnyConnection,
+    probe: &Probe,
+    settings: &MatchingSettings,
+) -> Result<Decision, StorageError> {
+    let keys = probe.blocking_keys();
+    let hits = store
+        .lookup_keys(conn, &keys, settings.max_candidates_per_key)
+        .await?;
+    let short = shortlist(&hits, settings);
+    let persons = store.persons_of(conn, &short).await?;
+    Ok(decide(probe, &hits, &short, &persons, settings))
+}

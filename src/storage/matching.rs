@@ -1,0 +1,290 @@
+//! Blocking keys in the database: lookup for the matcher, and the writes that
+//! keep `match_keys` in step with clients, persons and contact points.
+
+use std::collections::BTreeSet;
+
+use sqlx::{AnyConnection, Row};
+
+use super::{Result, StorageError, Store};
+use crate::appeal::ContactKey;
+use crate::client::ClientKind;
+use crate::dedup::keys::{company_name_key, person_name_keys, point_domains};
+use crate::dedup::{BlockingKey, KeyHit, KeyHits, MatchField, StoredPerson};
+
+/// Persons loaded per shortlisted client set; a company with more contact
+/// persons than this is compared on the first ones.
+const MAX_PERSONS: i64 = 500;
+
+/// Clients whose keys the start-up backfill writes per transaction.
+const BACKFILL_CHUNK: i64 = 2000;
+
+/// One derived key row: (kind, value, client, person or 0).
+pub(crate) type KeyRow = (&'static str, String, i64, i64);
+
+impl Store {
+    /// Every client carrying each key, at most `cap` (plus one row that tells
+    /// the key is crowded), in one round trip.
+    pub async fn lookup_keys(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[BlockingKey],
+        cap: usize,
+    ) -> Result<Vec<KeyHits>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1;
+        let mut sql = String::with_capacity(keys.len() * 220);
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            let (a, b, c) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
+            // The index is literal text we generate, never input.
+            let inner = if key.field.contact_kind().is_some() {
+                format!(
+                    "SELECT cp.client_id AS client_id, cp.person_id AS person_id \
+                     FROM contact_points cp JOIN clients c ON c.id = cp.client_id \
+                     WHERE cp.kind = ${a} AND cp.value = ${b} AND c.merged_into IS NULL LIMIT ${c}"
+                )
+            } else {
+                format!(
+                    "SELECT mk.client_id AS client_id, mk.person_id AS person_id \
+                     FROM match_keys mk JOIN clients c ON c.id = mk.client_id \
+                     WHERE mk.kind = ${a} AND mk.value = ${b} AND c.merged_into IS NULL LIMIT ${c}"
+                )
+            };
+            sql.push_str(&format!(
+                "SELECT CAST({i} AS BIGINT) AS k, q{i}.client_id, q{i}.person_id FROM ({inner}) AS q{i}"
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for key in keys {
+            q = q.bind(key.field.as_str()).bind(&key.value).bind(limit);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let mut out: Vec<KeyHits> = keys
+            .iter()
+            .map(|k| KeyHits {
+                key: k.clone(),
+                hits: Vec::new(),
+                crowded: false,
+            })
+            .collect();
+        for row in rows {
+            let k: i64 = row.try_get("k")?;
+            let slot = usize::try_from(k)
+                .ok()
+                .and_then(|k| out.get_mut(k))
+                .ok_or_else(|| StorageError::Corrupt("key lookup index".into()))?;
+            let person: Option<i64> = row.try_get("person_id")?;
+            slot.hits.push(KeyHit {
+                client_id: row.try_get("client_id")?,
+                person_id: person.filter(|p| *p != 0),
+            });
+        }
+        for kh in &mut out {
+            if kh.hits.len() > cap {
+                kh.crowded = true;
+                kh.hits.clear();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Contact persons of the given clients, for comparing names.
+    pub async fn persons_of(
+        &self,
+        conn: &mut AnyConnection,
+        clients: &[i64],
+    ) -> Result<Vec<StoredPerson>> {
+        if clients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (1..=clients.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({list}) \
+             ORDER BY client_id, id LIMIT ${}",
+            clients.len() + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for id in clients {
+            q = q.bind(*id);
+        }
+        let rows = q.bind(MAX_PERSONS).fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredPerson {
+                    client_id: r.try_get("client_id")?,
+                    person_id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes derived key rows, many per statement; existing rows stay.
+    pub(crate) async fn insert_match_keys(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[KeyRow],
+    ) -> Result<()> {
+        const ROWS: usize = 500;
+        for chunk in rows.chunks(ROWS) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${},${},${},${})",
+                        4 * i + 1,
+                        4 * i + 2,
+                        4 * i + 3,
+                        4 * i + 4
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "INSERT INTO match_keys (kind, value, client_id, person_id) VALUES {values} \
+                 ON CONFLICT DO NOTHING"
+            );
+            let mut q = sqlx::query(&sql);
+            for (kind, value, client, person) in chunk {
+                q = q.bind(*kind).bind(value).bind(*client).bind(*person);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the company keys of these clients (a renamed company must
+    /// not keep matching on its old name).
+    pub(crate) async fn reset_company_keys(
+        &self,
+        conn: &mut AnyConnection,
+        clients: &[(i64, ClientKind, &str)],
+    ) -> Result<()> {
+        for chunk in clients.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "DELETE FROM match_keys WHERE kind = 'company' AND client_id IN ({list})"
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, _, _) in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let rows: Vec<KeyRow> = clients
+            .iter()
+            .flat_map(|(id, kind, name)| company_rows(*id, *kind, name))
+            .collect();
+        self.insert_match_keys(conn, &rows).await
+    }
+
+    /// Writes the derived keys of clients created before the matching keys
+    /// existed; resumable, and a no-op once done.
+    pub(crate) async fn backfill_match_keys(&self) -> Result<()> {
+        loop {
+            let mut tx = self.begin_write().await?;
+            let marks: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT name, value FROM counters \
+                 WHERE name IN ('match_keys_backfill', 'match_keys_backfill_until')",
+            )
+            .fetch_all(tx.conn())
+            .await?;
+            let mark = |n: &str| marks.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+            let (Some(done), Some(until)) = (
+                mark("match_keys_backfill"),
+                mark("match_keys_backfill_until"),
+            ) else {
+                return tx.commit().await;
+            };
+            if done >= until {
+                return tx.commit().await;
+            }
+            let upto = (done + BACKFILL_CHUNK).min(until);
+            let clients: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT id, kind, name FROM clients WHERE id > $1 AND id <= $2 ORDER BY id",
+            )
+            .bind(done)
+            .bind(upto)
+            .fetch_all(tx.conn())
+            .await?;
+            let persons: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT id, client_id, name FROM contact_persons WHERE client_id > $1 AND client_id <= $2",
+            )
+            .bind(done)
+            .bind(upto)
+            .fetch_all(tx.conn())
+            .await?;
+            let emails: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT client_id, value, raw FROM contact_points \
+                 WHERE kind = 'email' AND client_id > $1 AND client_id <= $2",
+            )
+            .bind(done)
+            .bind(upto)
+            .fetch_all(tx.conn())
+            .await?;
+            let mut rows: Vec<KeyRow> = Vec::new();
+            for (id, kind, name) in &clients {
+                if let Some(kind) = ClientKind::parse(kind) {
+                    rows.extend(company_rows(*id, kind, name));
+                }
+            }
+            for (pid, cid, name) in &persons {
+                rows.extend(person_rows(*cid, *pid, name));
+            }
+            for (cid, value, raw) in emails {
+                let key = ContactKey {
+                    kind: crate::appeal::ContactKind::Email,
+                    value,
+                    raw,
+                };
+                rows.extend(domain_rows(cid, std::slice::from_ref(&key)));
+            }
+            self.insert_match_keys(tx.conn(), &rows).await?;
+            sqlx::query("UPDATE counters SET value = $1 WHERE name = 'match_keys_backfill'")
+                .bind(upto)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            tracing::info!(upto, until, "matching keys written for existing clients");
+        }
+    }
+}
+
+/// Name keys of one contact person.
+pub(crate) fn person_rows(client_id: i64, person_id: i64, name: &str) -> Vec<KeyRow> {
+    person_name_keys(name)
+        .into_iter()
+        .map(|k| (MatchField::Name.as_str(), k, client_id, person_id))
+        .collect()
+}
+
+/// The company key of a company client.
+pub(crate) fn company_rows(client_id: i64, kind: ClientKind, name: &str) -> Vec<KeyRow> {
+    if kind != ClientKind::Company {
+        return Vec::new();
+    }
+    company_name_key(name)
+        .into_iter()
+        .map(|k| (MatchField::Company.as_str(), k, client_id, 0))
+        .collect()
+}
+
+/// Corporate domains of e-mail points. A domain is the client's (the
+/// company's), not one person's: a company with many persons at one domain
+/// is still one client carrying it.
+pub(crate) fn domain_rows(client_id: i64, keys: &[ContactKey]) -> Vec<KeyRow> {
+    let domains: BTreeSet<String> = point_domains(keys).into_iter().collect();
+    domains
+        .into_iter()
+        .map(|d| (MatchField::Domain.as_str(), d, client_id, 0))
+        .collect()
+}
