@@ -171,9 +171,20 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         if best.name == Some(NameAgreement::Conflict) {
             return Outcome::Review("a known contact point, signed with another person's name");
         }
-        let rival = scored
-            .iter()
-            .any(|s| s.client_id != best.client_id && s.identified && s.score >= review);
+        // Clients sharing the contact point are told apart by the name:
+        // one whose name agrees beats one whose name does not.
+        let named = |s: &Scored| {
+            matches!(
+                s.name,
+                Some(NameAgreement::Exact | NameAgreement::Compatible)
+            )
+        };
+        let rival = scored.iter().any(|s| {
+            s.client_id != best.client_id
+                && s.identified
+                && s.score >= review
+                && (named(s) || !named(best))
+        });
         if rival {
             return Outcome::Review("the appeal's contact points belong to different clients");
         }
@@ -604,6 +615,20 @@ mod tests {
         // Without a name nobody can tell.
         let d = base.run(&probe(None, &["+74951234567"], &[]), &settings());
         assert_eq!(d.kind, DecisionKind::Review);
+        // A full name beats a given name alone (another surname).
+        let base = Base(vec![
+            (1, 10, "Мария Петрова", vec![office.clone()]),
+            (2, 20, "Мария Сидорова", vec![office.clone()]),
+        ]);
+        let d = base.run(&probe(Some("Сидорова Мария"), &["+74951234567"], &[]), &settings());
+        assert_eq!(d.client_id, Some(2), "{d:?}");
+        // Two namesakes sharing it: an operator decides.
+        let base = Base(vec![
+            (1, 10, "Мария Сидорова", vec![office.clone()]),
+            (2, 20, "Сидорова Мария Ивановна", vec![office.clone()]),
+        ]);
+        let d = base.run(&probe(Some("Мария Сидорова"), &["+74951234567"], &[]), &settings());
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
     }
 
     #[test]

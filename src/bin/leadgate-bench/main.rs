@@ -1,6 +1,7 @@
 //! Benchmarks as commands: each subcommand prints its figures.
 
 mod ingest;
+mod quality;
 
 use clap::{Parser, Subcommand};
 
@@ -15,11 +16,14 @@ struct Cli {
 enum Command {
     /// End-to-end intake: import clients, post appeals over HTTP, wait until processed.
     Ingest(ingest::Args),
+    /// Matching quality on a labelled set of generated Russian clients and appeals.
+    Match(quality::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Match(args) => quality::run(args).await,
     }
 }
