@@ -19,19 +19,89 @@ use leadgate::settings::{DatabaseSettings, MatchingSettings, SqliteSync};
 use leadgate::storage::{ImportedClient, ImportedPerson, Store};
 
 const GIVEN: &[&str] = &[
-    "Александр", "Сергей", "Дмитрий", "Андрей", "Алексей", "Михаил", "Иван", "Николай",
-    "Владимир", "Евгений", "Павел", "Олег", "Юрий", "Максим", "Анна", "Елена", "Ольга",
-    "Наталья", "Татьяна", "Мария", "Екатерина", "Ирина", "Светлана", "Юлия",
+    "Александр",
+    "Сергей",
+    "Дмитрий",
+    "Андрей",
+    "Алексей",
+    "Михаил",
+    "Иван",
+    "Николай",
+    "Владимир",
+    "Евгений",
+    "Павел",
+    "Олег",
+    "Юрий",
+    "Максим",
+    "Анна",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Мария",
+    "Екатерина",
+    "Ирина",
+    "Светлана",
+    "Юлия",
 ];
 const SURNAMES: &[&str] = &[
-    "Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
-    "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров",
-    "Павлов", "Козлов", "Степанов", "Николаев", "Орлов", "Андреев", "Макаров", "Никитин",
-    "Захаров", "Зайцев", "Соловьёв", "Борисов", "Яковлев", "Григорьев", "Романов", "Воробьёв",
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+    "Зайцев",
+    "Соловьёв",
+    "Борисов",
+    "Яковлев",
+    "Григорьев",
+    "Романов",
+    "Воробьёв",
 ];
 const ROOTS: &[&str] = &[
-    "Бел", "Черн", "Крас", "Мороз", "Кузьм", "Добр", "Сух", "Глад", "Лыс", "Рыж", "Бор", "Лес",
-    "Руд", "Пол", "Гор", "Ветл", "Сосн", "Кедр", "Дуб", "Лип", "Калин", "Малин", "Рябин",
+    "Бел",
+    "Черн",
+    "Крас",
+    "Мороз",
+    "Кузьм",
+    "Добр",
+    "Сух",
+    "Глад",
+    "Лыс",
+    "Рыж",
+    "Бор",
+    "Лес",
+    "Руд",
+    "Пол",
+    "Гор",
+    "Ветл",
+    "Сосн",
+    "Кедр",
+    "Дуб",
+    "Лип",
+    "Калин",
+    "Малин",
+    "Рябин",
 ];
 const ENDINGS: &[&str] = &["ов", "ин", "ев", "анов", "ицын", "ихин", "енко", "ников"];
 
@@ -111,9 +181,8 @@ fn client(i: u64) -> ImportedClient {
 }
 
 fn base_path(clients: u64) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_string()
-    });
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_string());
     PathBuf::from(target)
         .join("bench-matching")
         .join(format!("base-{clients}.db"))
@@ -138,7 +207,10 @@ async fn open_base(clients: u64) -> Store {
     if built.map(|(n,)| n) == Some(clients as i64) {
         return store;
     }
-    eprintln!("building a base of {clients} clients in {} ...", path.display());
+    eprintln!(
+        "building a base of {clients} clients in {} ...",
+        path.display()
+    );
     let started = Instant::now();
     let mut batch = Vec::with_capacity(5000);
     for i in 0..clients {
@@ -147,7 +219,11 @@ async fn open_base(clients: u64) -> Store {
             store.import_batch(&batch).await.expect("import");
             batch.clear();
             if i % 100_000 == 99_999 {
-                eprintln!("  {} clients, {:.0}s", i + 1, started.elapsed().as_secs_f64());
+                eprintln!(
+                    "  {} clients, {:.0}s",
+                    i + 1,
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
     }
@@ -157,7 +233,10 @@ async fn open_base(clients: u64) -> Store {
         .execute(store.pool())
         .await
         .expect("write marker");
-    sqlx::query("ANALYZE").execute(store.pool()).await.expect("analyze");
+    sqlx::query("ANALYZE")
+        .execute(store.pool())
+        .await
+        .expect("analyze");
     eprintln!("built in {:.0}s", started.elapsed().as_secs_f64());
     store
 }
@@ -202,11 +281,11 @@ fn matching(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
+    // The pool's connections are returned on drop, which needs the runtime.
+    let _guard = rt.enter();
     let store = rt.block_on(open_base(clients));
     let settings = MatchingSettings::default();
-    let mut conn = rt
-        .block_on(store.pool().acquire())
-        .expect("connection");
+    let mut conn = rt.block_on(store.pool().acquire()).expect("connection");
     let mut group = c.benchmark_group(format!("match_one_appeal_{clients}_clients"));
     for kind in ["known", "new", "colleague"] {
         let probes = probes(clients, kind);
@@ -220,6 +299,21 @@ fn matching(c: &mut Criterion) {
             })
         });
     }
+    // Where the time goes: the key lookup alone, for the `new` appeals.
+    let probes = probes(clients, "new");
+    let mut n = 0usize;
+    group.bench_function("new_lookup_only", |b| {
+        b.iter(|| {
+            let probe = &probes[n % probes.len()];
+            n += 1;
+            rt.block_on(store.lookup_keys(
+                &mut conn,
+                &probe.blocking_keys(),
+                settings.max_candidates_per_key,
+            ))
+            .expect("lookup")
+        })
+    });
     group.finish();
 }
 

@@ -52,7 +52,11 @@ pub fn shortlist(hits: &[KeyHits], settings: &MatchingSettings) -> Vec<i64> {
         .map(|(id, fields)| (fields.values().sum(), id))
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    ranked.into_iter().take(SHORTLIST).map(|(_, id)| id).collect()
+    ranked
+        .into_iter()
+        .take(SHORTLIST)
+        .map(|(_, id)| id)
+        .collect()
 }
 
 /// One candidate after scoring.
@@ -87,7 +91,11 @@ pub fn decide(
         .iter()
         .map(|&id| score_client(id, probe, hits, persons, settings))
         .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.client_id.cmp(&b.client_id)));
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.client_id.cmp(&b.client_id))
+    });
 
     let auto = settings.auto_link_threshold;
     let review = settings.review_threshold;
@@ -120,15 +128,18 @@ pub fn decide(
             } else {
                 // A colleague: a new contact person named as on the appeal,
                 // or after the address when the appeal has no name.
-                let name = probe.display_name.clone().or_else(|| {
-                    probe
-                        .contact_keys
-                        .first()
-                        .map(|k| k.raw.clone())
-                });
+                let name = probe
+                    .display_name
+                    .clone()
+                    .or_else(|| probe.contact_keys.first().map(|k| k.raw.clone()));
                 (None, name)
             };
-            (Some(s.client_id), person_id, new_person, Some(round(s.score)))
+            (
+                Some(s.client_id),
+                person_id,
+                new_person,
+                Some(round(s.score)),
+            )
         }
         None => (None, None, None, scored.first().map(|s| round(s.score))),
     };
@@ -206,7 +217,10 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
     if let Some(&(i, s)) = with_domain.first() {
         match s.domain_shared_by {
             Some(1) => {
-                return Outcome::Link(i, "the appeal comes from the corporate domain of one client")
+                return Outcome::Link(
+                    i,
+                    "the appeal comes from the corporate domain of one client",
+                )
             }
             Some(n) if n <= MAX_SHARED_DOMAIN => {
                 return Outcome::Review("the corporate domain is shared by several clients")
@@ -300,7 +314,9 @@ fn score_client(
     let identified = fields
         .values()
         .any(|e| e.field.identifies() && (e.shared_by as usize) <= max_shared);
-    let domain_shared_by = fields.get(&MatchField::Domain).map(|e| e.shared_by as usize);
+    let domain_shared_by = fields
+        .get(&MatchField::Domain)
+        .map(|e| e.shared_by as usize);
     let point_person = fields
         .values()
         .filter(|e| e.field.identifies())
@@ -320,7 +336,10 @@ fn score_client(
                 a.weight
                     .total_cmp(&b.weight)
                     // Equal names: prefer the owner of the matched point.
-                    .then((Some(pa.person_id) == point_person).cmp(&(Some(pb.person_id) == point_person)))
+                    .then(
+                        (Some(pa.person_id) == point_person)
+                            .cmp(&(Some(pb.person_id) == point_person)),
+                    )
             });
         if let Some((p, s)) = best {
             name = Some(s.agreement);
@@ -355,9 +374,7 @@ fn score_client(
                     field: MatchField::Name,
                     how: s.how,
                     weight: round(weight),
-                    shared_by: name_shared
-                        .and_then(|n| u32::try_from(n).ok())
-                        .unwrap_or(0),
+                    shared_by: name_shared.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
                 });
             }
         }
@@ -507,7 +524,10 @@ mod tests {
         let mut s = settings();
         s.weights.name_exact = 50.0;
         s.weights.name_compatible = 50.0;
-        let d = base.run(&probe(Some("Иванов Иван Иванович"), &["+79990000000"], &[]), &s);
+        let d = base.run(
+            &probe(Some("Иванов Иван Иванович"), &["+79990000000"], &[]),
+            &s,
+        );
         assert_ne!(d.kind, DecisionKind::ExistingClient, "{d:?}");
         let d = base.run(&probe(Some("Иванов Иван Иванович"), &[], &[]), &settings());
         assert_eq!(d.kind, DecisionKind::NewClient, "{d:?}");
@@ -522,7 +542,11 @@ mod tests {
         );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
         assert_eq!(d.candidates, vec![1]);
-        let name = d.evidence.iter().find(|e| e.field == MatchField::Name).unwrap();
+        let name = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Name)
+            .unwrap();
         assert_eq!(name.how, MatchHow::Conflict);
         assert!(name.weight < 0.0);
         // Even when the phone alone is worth far more than the threshold.
@@ -544,7 +568,11 @@ mod tests {
             ],
         )]);
         let d = base.run(
-            &probe(Some("Ольга Сидорова"), &["+79990000000"], &["olga@romashka.ru"]),
+            &probe(
+                Some("Ольга Сидорова"),
+                &["+79990000000"],
+                &["olga@romashka.ru"],
+            ),
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
@@ -561,7 +589,10 @@ mod tests {
         assert_eq!(d.person_id, Some(10));
         assert_eq!(d.new_person, None);
         // Free mail says nothing about the company.
-        let d = base.run(&probe(Some("Ольга Сидорова"), &[], &["olga@mail.ru"]), &settings());
+        let d = base.run(
+            &probe(Some("Ольга Сидорова"), &[], &["olga@mail.ru"]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::NewClient);
     }
 
@@ -586,9 +617,17 @@ mod tests {
     fn keys_of_different_clients_go_to_review() {
         let base = Base(vec![
             (7, 70, "Анна", vec![phone("+79110000001")]),
-            (8, 80, "Борис", vec![key(MatchField::Email, "boris@example.ru")]),
+            (
+                8,
+                80,
+                "Борис",
+                vec![key(MatchField::Email, "boris@example.ru")],
+            ),
         ]);
-        let d = base.run(&probe(None, &["+79110000001"], &["boris@example.ru"]), &settings());
+        let d = base.run(
+            &probe(None, &["+79110000001"], &["boris@example.ru"]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::Review);
         assert_eq!(d.candidates, vec![7, 8]);
         assert_eq!(d.client_id, None);
@@ -602,7 +641,10 @@ mod tests {
             (1, 10, "Иван Петров", vec![office.clone()]),
             (2, 20, "Мария Сидорова", vec![office.clone()]),
         ]);
-        let d = base.run(&probe(Some("Мария Сидорова"), &["+74951234567"], &[]), &settings());
+        let d = base.run(
+            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
         assert_eq!(d.client_id, Some(2));
         let phone_ev = d
@@ -620,14 +662,20 @@ mod tests {
             (1, 10, "Мария Петрова", vec![office.clone()]),
             (2, 20, "Мария Сидорова", vec![office.clone()]),
         ]);
-        let d = base.run(&probe(Some("Сидорова Мария"), &["+74951234567"], &[]), &settings());
+        let d = base.run(
+            &probe(Some("Сидорова Мария"), &["+74951234567"], &[]),
+            &settings(),
+        );
         assert_eq!(d.client_id, Some(2), "{d:?}");
         // Two namesakes sharing it: an operator decides.
         let base = Base(vec![
             (1, 10, "Мария Сидорова", vec![office.clone()]),
             (2, 20, "Сидорова Мария Ивановна", vec![office.clone()]),
         ]);
-        let d = base.run(&probe(Some("Мария Сидорова"), &["+74951234567"], &[]), &settings());
+        let d = base.run(
+            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
     }
 
@@ -637,13 +685,20 @@ mod tests {
         let base = Base(
             (1..=4)
                 .map(|i| {
-                    let name = ["Иван Петров", "Мария Сидорова", "Олег Кузнецов", "Анна Смирнова"]
-                        [i as usize - 1];
+                    let name = [
+                        "Иван Петров",
+                        "Мария Сидорова",
+                        "Олег Кузнецов",
+                        "Анна Смирнова",
+                    ][i as usize - 1];
                     (i, i * 10, name, vec![office.clone()])
                 })
                 .collect(),
         );
-        let d = base.run(&probe(Some("Мария Сидорова"), &["+74951234567"], &[]), &settings());
+        let d = base.run(
+            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
         assert!(d.score.unwrap() >= settings().auto_link_threshold, "{d:?}");
     }
@@ -656,7 +711,10 @@ mod tests {
                 .map(|i| (i, i * 10, "Иван Петров", vec![info.clone()]))
                 .collect(),
         );
-        let d = base.run(&probe(Some("Иван Петров"), &[], &["info@agency.ru"]), &settings());
+        let d = base.run(
+            &probe(Some("Иван Петров"), &[], &["info@agency.ru"]),
+            &settings(),
+        );
         assert_eq!(d.kind, DecisionKind::NewClient, "{d:?}");
         assert!(d.candidates.is_empty());
         assert!(d.evidence.is_empty());
@@ -687,7 +745,10 @@ mod tests {
             vec![key(MatchField::Email, "kuznetsov@gmail.com")],
         )]);
         for name in ["Sergey Kuznetsov", "Сергей Кузнецв"] {
-            let d = base.run(&probe(Some(name), &[], &["Kuz.Netsov+shop@gmail.com"]), &settings());
+            let d = base.run(
+                &probe(Some(name), &[], &["Kuz.Netsov+shop@gmail.com"]),
+                &settings(),
+            );
             assert_eq!(d.kind, DecisionKind::ExistingClient, "{name}: {d:?}");
         }
     }

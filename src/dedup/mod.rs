@@ -140,6 +140,6 @@ pub async fn match_appeal(
         .lookup_keys(conn, &keys, settings.max_candidates_per_key)
         .await?;
     let short = shortlist(&hits, settings);
-    let persons = store.persons_of(conn, &short).await?;
-    Ok(decide(probe, &hits, &short, &persons, settings))
+    let (live, persons) = store.shortlisted(conn, &short).await?;
+    Ok(decide(probe, &hits, &live, &persons, settings))
 }

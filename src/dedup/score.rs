@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::keys::MatchField;
-use crate::contact::{
-    translit_key, NameAgreement, NameComparison, PartAgreement, PersonName,
-};
+use crate::contact::{translit_key, NameAgreement, NameComparison, PartAgreement, PersonName};
 
 /// Bits of evidence per field and agreement level (`[matching.weights]`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -159,7 +157,8 @@ pub fn name_score(appeal: &PersonName, stored: &PersonName, w: &MatchWeights) ->
 /// Names the variation that made two names compatible; a typo is named
 /// before a diminutive before a transliteration (the least obvious first).
 fn compatible_how(a: &PersonName, b: &PersonName, cmp: &NameComparison) -> MatchHow {
-    let surname_typo = cmp.surname == PartAgreement::Compatible && a.surname_key() != b.surname_key();
+    let surname_typo =
+        cmp.surname == PartAgreement::Compatible && a.surname_key() != b.surname_key();
     if surname_typo {
         return MatchHow::Typo;
     }
@@ -212,9 +211,18 @@ mod tests {
             how("Sergey Ivanov", "Сергей Иванов"),
             (Compatible, MatchHow::Translit)
         );
-        assert_eq!(how("Иван Иваонв", "Иван Иванов"), (Compatible, MatchHow::Typo));
-        assert_eq!(how("Петров И.", "Петров Иван"), (Compatible, MatchHow::Initials));
-        assert_eq!(how("Пётр Сидоров", "Иван Петров"), (Conflict, MatchHow::Conflict));
+        assert_eq!(
+            how("Иван Иваонв", "Иван Иванов"),
+            (Compatible, MatchHow::Typo)
+        );
+        assert_eq!(
+            how("Петров И.", "Петров Иван"),
+            (Compatible, MatchHow::Initials)
+        );
+        assert_eq!(
+            how("Пётр Сидоров", "Иван Петров"),
+            (Conflict, MatchHow::Conflict)
+        );
         assert_eq!(how("Иван", "Иван Петров").1, MatchHow::Partial);
     }
 

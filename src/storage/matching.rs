@@ -11,9 +11,9 @@ use crate::client::ClientKind;
 use crate::dedup::keys::{company_name_key, person_name_keys, point_domains};
 use crate::dedup::{BlockingKey, KeyHit, KeyHits, MatchField, StoredPerson};
 
-/// Persons loaded per shortlisted client set; a company with more contact
-/// persons than this is compared on the first ones.
-const MAX_PERSONS: i64 = 500;
+/// Persons compared per shortlisted client; a company with more contact
+/// persons is compared on its first ones.
+const MAX_PERSONS: i64 = 100;
 
 /// Clients whose keys the start-up backfill writes per transaction.
 const BACKFILL_CHUNK: i64 = 2000;
@@ -22,8 +22,10 @@ const BACKFILL_CHUNK: i64 = 2000;
 pub(crate) type KeyRow = (&'static str, String, i64, i64);
 
 impl Store {
-    /// Every client carrying each key, at most `cap` (plus one row that tells
-    /// the key is crowded), in one round trip.
+    /// Every client carrying each key, at most `cap` (or one row that tells
+    /// the key is crowded), in one round trip. Clients merged into another
+    /// are still here (the lookup stays an index range scan, no join); the
+    /// shortlist drops them.
     pub async fn lookup_keys(
         &self,
         conn: &mut AnyConnection,
@@ -44,18 +46,21 @@ impl Store {
             let inner = if key.field.contact_kind().is_some() {
                 format!(
                     "SELECT cp.client_id AS client_id, cp.person_id AS person_id \
-                     FROM contact_points cp JOIN clients c ON c.id = cp.client_id \
-                     WHERE cp.kind = ${a} AND cp.value = ${b} AND c.merged_into IS NULL LIMIT ${c}"
+                     FROM contact_points cp WHERE cp.kind = ${a} AND cp.value = ${b} LIMIT ${c}"
                 )
             } else {
                 format!(
                     "SELECT mk.client_id AS client_id, mk.person_id AS person_id \
-                     FROM match_keys mk JOIN clients c ON c.id = mk.client_id \
-                     WHERE mk.kind = ${a} AND mk.value = ${b} AND c.merged_into IS NULL LIMIT ${c}"
+                     FROM match_keys mk WHERE mk.kind = ${a} AND mk.value = ${b} LIMIT ${c}"
                 )
             };
+            // A crowded key sends back one row that says so, not its crowd:
+            // rows cost far more on the way to us than inside the engine.
             sql.push_str(&format!(
-                "SELECT CAST({i} AS BIGINT) AS k, q{i}.client_id, q{i}.person_id FROM ({inner}) AS q{i}"
+                "SELECT CAST({i} AS BIGINT) AS k, q{i}.client_id, q{i}.person_id, q{i}.n FROM \
+                 (SELECT r{i}.client_id, r{i}.person_id, COUNT(*) OVER () AS n, \
+                 ROW_NUMBER() OVER () AS rn FROM ({inner}) AS r{i}) AS q{i} \
+                 WHERE q{i}.n < ${c} OR q{i}.rn = 1"
             ));
         }
         let mut q = sqlx::query(&sql);
@@ -77,37 +82,41 @@ impl Store {
                 .ok()
                 .and_then(|k| out.get_mut(k))
                 .ok_or_else(|| StorageError::Corrupt("key lookup index".into()))?;
+            let n: i64 = row.try_get("n")?;
+            if n >= limit {
+                slot.crowded = true;
+                continue;
+            }
             let person: Option<i64> = row.try_get("person_id")?;
             slot.hits.push(KeyHit {
                 client_id: row.try_get("client_id")?,
                 person_id: person.filter(|p| *p != 0),
             });
         }
-        for kh in &mut out {
-            if kh.hits.len() > cap {
-                kh.crowded = true;
-                kh.hits.clear();
-            }
-        }
         Ok(out)
     }
 
-    /// Contact persons of the given clients, for comparing names.
-    pub async fn persons_of(
+    /// Which of the shortlisted clients are live (not merged into another),
+    /// and their contact persons, for comparing names.
+    pub async fn shortlisted(
         &self,
         conn: &mut AnyConnection,
         clients: &[i64],
-    ) -> Result<Vec<StoredPerson>> {
+    ) -> Result<(Vec<i64>, Vec<StoredPerson>)> {
         if clients.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let list = (1..=clients.len())
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({list}) \
-             ORDER BY client_id, id LIMIT ${}",
+            "SELECT client_id, person_id, name FROM \
+             (SELECT c.id AS client_id, p.id AS person_id, p.name AS name, \
+              ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY p.id) AS rn FROM clients c \
+              LEFT JOIN contact_persons p ON p.client_id = c.id \
+              WHERE c.id IN ({list}) AND c.merged_into IS NULL) AS s \
+             WHERE rn <= ${} ORDER BY client_id, person_id",
             clients.len() + 1
         );
         let mut q = sqlx::query(&sql);
@@ -115,15 +124,30 @@ impl Store {
             q = q.bind(*id);
         }
         let rows = q.bind(MAX_PERSONS).fetch_all(&mut *conn).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredPerson {
-                    client_id: r.try_get("client_id")?,
-                    person_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                })
-            })
-            .collect()
+        let mut live: Vec<i64> = Vec::with_capacity(clients.len());
+        let mut persons = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let client_id: i64 = r.try_get("client_id")?;
+            if live.last() != Some(&client_id) {
+                live.push(client_id);
+            }
+            let person_id: Option<i64> = r.try_get("person_id")?;
+            let name: Option<String> = r.try_get("name")?;
+            if let (Some(person_id), Some(name)) = (person_id, name) {
+                persons.push(StoredPerson {
+                    client_id,
+                    person_id,
+                    name,
+                });
+            }
+        }
+        // Keep the shortlist's order (best first).
+        let live = clients
+            .iter()
+            .copied()
+            .filter(|id| live.contains(id))
+            .collect();
+        Ok((live, persons))
     }
 
     /// Writes derived key rows, many per statement; existing rows stay.
@@ -171,9 +195,8 @@ impl Store {
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
                 .join(",");
-            let sql = format!(
-                "DELETE FROM match_keys WHERE kind = 'company' AND client_id IN ({list})"
-            );
+            let sql =
+                format!("DELETE FROM match_keys WHERE kind = 'company' AND client_id IN ({list})");
             let mut q = sqlx::query(&sql);
             for (id, _, _) in chunk {
                 q = q.bind(*id);

@@ -73,7 +73,10 @@ async fn a_diminutive_with_the_same_phone_links_and_the_evidence_is_stored() {
     let name = evidence_of(&decision, "name");
     assert_eq!(name["how"], "diminutive");
     assert_eq!(decision["scores"][0]["client_id"], first["client_id"]);
-    assert!(decision["reason"].as_str().unwrap().contains("contact point"));
+    assert!(decision["reason"]
+        .as_str()
+        .unwrap()
+        .contains("contact point"));
 
     // No second contact person: Саша is Александр.
     let (_, client) = app
@@ -180,7 +183,13 @@ async fn a_colleague_from_a_corporate_domain_joins_the_company_as_a_new_person()
     assert_eq!(third["decision"]["matched_on"], json!(["phone", "name"]));
 }
 
-fn imported(ext: &str, kind: ClientKind, name: &str, person: &str, keys: Vec<ContactKey>) -> ImportedClient {
+fn imported(
+    ext: &str,
+    kind: ClientKind,
+    name: &str,
+    person: &str,
+    keys: Vec<ContactKey>,
+) -> ImportedClient {
     ImportedClient {
         external_id: ext.into(),
         kind,
@@ -275,7 +284,10 @@ async fn keys_of_clients_that_predate_matching_are_backfilled_at_start() {
     .await;
     // As if the client had been written before migration 0002.
     let pool = app.store.pool();
-    sqlx::query("DELETE FROM match_keys").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM match_keys")
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE counters SET value = 0 WHERE name = 'match_keys_backfill'")
         .execute(pool)
         .await
@@ -325,8 +337,40 @@ fn bad_matching_settings_are_named_by_key() {
     }
     let bad = problems("[matching]\nauto_link_threshold = \"high\"\n");
     assert!(
-        bad.iter().any(|p| p.starts_with("matching.auto_link_threshold")),
+        bad.iter()
+            .any(|p| p.starts_with("matching.auto_link_threshold")),
         "{bad:?}"
     );
     assert!(problems("[matching]\nauto_link_threshold = 20.0\n").is_empty());
+}
+
+#[tokio::test]
+async fn a_client_merged_into_another_is_no_candidate() {
+    let app = spawn_app().await;
+    let first = processed(
+        &app,
+        "m-1",
+        json!({"name": "Иван Петров", "phones": ["+79120000001"]}),
+    )
+    .await;
+    let other = processed(
+        &app,
+        "m-2",
+        json!({"name": "Пётр Иванов", "phones": ["+79120000002"]}),
+    )
+    .await;
+    sqlx::query("UPDATE clients SET merged_into = $1 WHERE id = $2")
+        .bind(other["client_id"].as_i64().unwrap())
+        .bind(first["client_id"].as_i64().unwrap())
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let again = processed(
+        &app,
+        "m-3",
+        json!({"name": "Иван Петров", "phones": ["+79120000001"]}),
+    )
+    .await;
+    assert_eq!(again["decision"]["kind"], "new_client");
+    assert_ne!(again["client_id"], first["client_id"]);
 }
