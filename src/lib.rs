@@ -17,6 +17,7 @@ pub mod scenario;
 pub mod service;
 pub mod settings;
 pub mod sources;
+pub mod stage;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

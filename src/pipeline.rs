@@ -354,10 +354,10 @@ impl Pipeline {
                 format!("Повторное обращение ({}): {summary}", appeal.channel),
             )
             .await?;
-            let open_tasks = self.store.open_task_count(conn, open.id).await?;
+            let facts = self.store.interest_facts(conn, &open).await?;
             let outcome = self
                 .router
-                .repeat(&open, open_tasks, appeal, now)
+                .repeat(&open, &facts, appeal, now)
                 .map_err(|e| {
                     StorageError::Corrupt(format!("stage engine refused a repeat appeal: {e}"))
                 })?;

@@ -237,6 +237,22 @@ impl Default for PipelineSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TaskSettings {
+    /// How often the overdue sweeper marks late tasks overdue and notifies
+    /// the responsible (every instance sweeps; each task is reported once).
+    pub overdue_sweep_interval_ms: u64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        Self {
+            overdue_sweep_interval_ms: 60_000,
+        }
+    }
+}
+
 /// Maps a site form's field names onto the appeal's contact card.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -298,6 +314,7 @@ pub struct Settings {
     pub managers: Vec<ManagerSettings>,
     pub departments: Vec<DepartmentSettings>,
     pub forms: BTreeMap<String, FormSettings>,
+    pub tasks: TaskSettings,
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
@@ -431,6 +448,7 @@ pub fn load_from_str(
     let managers = section::<Vec<ManagerSettings>>(&mut table, "managers", &mut problems);
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
+    let tasks = section::<TaskSettings>(&mut table, "tasks", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     for key in table.keys() {
@@ -451,6 +469,7 @@ pub fn load_from_str(
         managers,
         departments,
         forms,
+        tasks,
         scenarios,
         calendar,
     };
@@ -683,6 +702,12 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
         push(
             "matching.default_region".into(),
             format!("unknown region `{}`", s.matching.default_region),
+        );
+    }
+    if s.tasks.overdue_sweep_interval_ms < 10 {
+        push(
+            "tasks.overdue_sweep_interval_ms".into(),
+            "must be at least 10".into(),
         );
     }
     if s.pipeline.batch_size == 0 {

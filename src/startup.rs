@@ -16,6 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::routing::Router;
 use crate::settings::Settings;
 use crate::sources::{self, SourceContext};
+use crate::stage::{spawn_sweeper, Stage};
 use crate::storage::{StorageError, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +66,13 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
+        let stage = Arc::new(Stage::new(store.clone(), settings.clone(), router.clone()));
         let state = AppState {
             settings: settings.clone(),
             store: store.clone(),
             intake,
             metrics,
+            stage,
         };
         Ok(Application {
             listener,
@@ -125,6 +128,12 @@ impl Application {
             );
             tokio::spawn(pipeline.run(worker_stop.clone()))
         });
+        let sweeper_stop = CancellationToken::new();
+        let sweeper = spawn_sweeper(
+            state.stage.clone(),
+            Duration::from_millis(settings.tasks.overdue_sweep_interval_ms),
+            sweeper_stop.clone(),
+        );
         let source_stop = CancellationToken::new();
         let mut source_tasks = Vec::new();
         for source in &sources {
@@ -153,6 +162,8 @@ impl Application {
         drop(sources);
         let _ = tokio::time::timeout(grace, intake_writer).await;
         worker_stop.cancel();
+        sweeper_stop.cancel();
+        let _ = tokio::time::timeout(grace, sweeper).await;
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(grace, worker).await;
         }

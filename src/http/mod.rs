@@ -4,6 +4,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod records;
+mod stage;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::sources::Source;
+use crate::stage::Stage;
 use crate::storage::Store;
 
 /// What every handler can reach.
@@ -25,12 +27,15 @@ pub struct AppState {
     pub store: Store,
     pub intake: Intake,
     pub metrics: Arc<Metrics>,
+    /// Interests' stages, tasks and interactions (API, board, sweeper).
+    pub stage: Arc<Stage>,
 }
 
 pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(records::routes())
+        .merge(stage::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json));
     for source in sources {
         if let Some(routes) = source.routes() {
@@ -61,7 +66,16 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         crate::sources::forms::post_form,
         records::get_client,
         records::find_clients,
-        records::get_interest,
+        stage::get_interest,
+        stage::list_interests,
+        stage::post_event,
+        stage::transition,
+        stage::close_lost,
+        stage::decide_loss,
+        stage::add_interaction,
+        stage::add_task,
+        stage::list_tasks,
+        stage::complete_task,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -9,6 +9,7 @@ mod appeals;
 mod clients;
 mod interests;
 mod review;
+mod stage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -26,6 +27,7 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
+pub use stage::{InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
