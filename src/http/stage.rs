@@ -242,7 +242,10 @@ pub struct InterestView {
     pub appeals: Vec<LinkedAppeal>,
 }
 
-pub async fn interest_view(state: &AppState, details: InterestDetails) -> Result<InterestView, ApiError> {
+pub async fn interest_view(
+    state: &AppState,
+    details: InterestDetails,
+) -> Result<InterestView, ApiError> {
     let id = details.interest.id;
     let due = state.store.interest_due(id).await?;
     let stage = &state.stage;
@@ -454,10 +457,9 @@ pub async fn decide_loss(
             comment: body.comment,
         },
         "return" => StageCommand::ReturnFromLoss {
-            to: body
-                .to
-                .filter(|to| !to.trim().is_empty())
-                .ok_or_else(|| ApiError::unprocessable("to", "return needs the stage to return to"))?,
+            to: body.to.filter(|to| !to.trim().is_empty()).ok_or_else(|| {
+                ApiError::unprocessable("to", "return needs the stage to return to")
+            })?,
             comment: body.comment,
             next: body.next.map(Into::into),
         },

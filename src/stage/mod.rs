@@ -499,17 +499,26 @@ impl Stage {
     /// redelivery finds the record and changes nothing.
     pub async fn event(&self, event: ErpEvent) -> Result<EventReceipt, StageError> {
         if event.event_id.trim().is_empty() {
-            return Err(StageError::refused("event_id", "event_id must not be empty"));
+            return Err(StageError::refused(
+                "event_id",
+                "event_id must not be empty",
+            ));
         }
         if event.order_id.trim().is_empty() {
-            return Err(StageError::refused("order_id", "order_id must not be empty"));
+            return Err(StageError::refused(
+                "order_id",
+                "order_id must not be empty",
+            ));
         }
         let mut tx = self.store.begin_write().await?;
         if let Some(stored) = self.store.stored_event(tx.conn(), &event.event_id).await? {
             tx.commit().await?;
             return self.redelivery(&event, stored);
         }
-        let known = self.store.order_interest(tx.conn(), &event.order_id).await?;
+        let known = self
+            .store
+            .order_interest(tx.conn(), &event.order_id)
+            .await?;
         let interest_id = match (event.kind, known, event.interest_id) {
             (_, Some(owner), Some(given)) if owner != given => {
                 return Err(StageError::refused(
@@ -595,7 +604,12 @@ impl Stage {
             // the insert (PostgreSQL waits for its commit): answer as a
             // redelivery and write nothing.
             drop(tx);
-            let mut conn = self.store.pool().acquire().await.map_err(StorageError::from)?;
+            let mut conn = self
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(StorageError::from)?;
             let stored = self
                 .store
                 .stored_event(&mut conn, &event.event_id)
@@ -767,7 +781,11 @@ impl Stage {
         if task.assignee.as_deref() != Some(actor.login.as_str()) {
             self.check_visible(actor, &interest)?;
         }
-        if !self.store.complete_task(tx.conn(), task_id, &actor.login).await? {
+        if !self
+            .store
+            .complete_task(tx.conn(), task_id, &actor.login)
+            .await?
+        {
             return Err(StageError::refused("status", "the task is not open"));
         }
         let result = result.map(str::trim).filter(|r| !r.is_empty());
@@ -792,7 +810,10 @@ impl Stage {
         match next {
             Some(NextStepRequest::Interaction { kind, at, subject }) => {
                 if at < Utc::now() {
-                    return Err(StageError::refused("next.at", "the next step is in the past"));
+                    return Err(StageError::refused(
+                        "next.at",
+                        "the next step is in the past",
+                    ));
                 }
                 self.plan_interaction(&mut tx, &interest, kind, at, &subject, &actor.login)
                     .await?;
@@ -804,12 +825,19 @@ impl Stage {
                 assignee,
             }) => {
                 if title.trim().is_empty() {
-                    return Err(StageError::refused("next.title", "the next step task has no title"));
+                    return Err(StageError::refused(
+                        "next.title",
+                        "the next step task has no title",
+                    ));
                 }
                 if due < Utc::now() {
-                    return Err(StageError::refused("next.due", "the next step is in the past"));
+                    return Err(StageError::refused(
+                        "next.due",
+                        "the next step is in the past",
+                    ));
                 }
-                let assignee = self.resolve_assignee(&interest, assignee.as_deref(), "next.assignee")?;
+                let assignee =
+                    self.resolve_assignee(&interest, assignee.as_deref(), "next.assignee")?;
                 self.store
                     .add_task(
                         tx.conn(),
@@ -929,7 +957,10 @@ impl Stage {
                 ))
             }
             (Some(at), None) if at < now => {
-                return Err(StageError::refused("planned_at", "planned_at is in the past"))
+                return Err(StageError::refused(
+                    "planned_at",
+                    "planned_at is in the past",
+                ))
             }
             (None, Some(at)) if at > now => {
                 return Err(StageError::refused(

@@ -19,7 +19,10 @@ impl Stage {
     /// One sweep at `now`. The status change and the feed entries commit
     /// together, and the change is one `UPDATE ... WHERE status = 'open'
     /// RETURNING`, so with several instances each task is reported by one.
-    pub async fn sweep_overdue(&self, now: DateTime<Utc>) -> Result<Vec<OverdueTask>, StorageError> {
+    pub async fn sweep_overdue(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OverdueTask>, StorageError> {
         let mut tx = self.store.begin_write().await?;
         let overdue = self.store.mark_overdue(tx.conn(), now).await?;
         let tz = self.settings.calendar.tz();
@@ -79,7 +82,9 @@ pub fn spawn_sweeper(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
+        // The first sweep one interval after start: a restarting fleet does
+        // not sweep all at once.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -27,7 +27,9 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
-pub use stage::{InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent};
+pub use stage::{
+    InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

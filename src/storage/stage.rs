@@ -311,7 +311,10 @@ impl Store {
         let mut by_interest: std::collections::HashMap<i64, Vec<DateTime<Utc>>> =
             std::collections::HashMap::new();
         for (interest_id, at) in due_rows {
-            by_interest.entry(interest_id).or_default().push(from_ms(at));
+            by_interest
+                .entry(interest_id)
+                .or_default()
+                .push(from_ms(at));
         }
         for card in &mut cards {
             if let Some(mut due) = by_interest.remove(&card.interest.id) {
