@@ -39,8 +39,6 @@ pub struct Application {
     state: AppState,
     store: Store,
     settings: Arc<Settings>,
-    wake: Arc<Notify>,
-    router: Arc<Router>,
     intake_writer: JoinHandle<()>,
     run_pipeline: bool,
 }
@@ -65,11 +63,19 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
+        let pipeline = Pipeline::new(
+            store.clone(),
+            settings.clone(),
+            router,
+            metrics.clone(),
+            wake,
+        );
         let state = AppState {
             settings: settings.clone(),
             store: store.clone(),
             intake,
             metrics,
+            pipeline,
         };
         Ok(Application {
             listener,
@@ -77,8 +83,6 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline: true,
         })
@@ -107,24 +111,14 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline,
             ..
         } = self;
         let sources = sources::build(&settings);
         let worker_stop = CancellationToken::new();
-        let worker = run_pipeline.then(|| {
-            let pipeline = Pipeline::new(
-                store.clone(),
-                settings.clone(),
-                router,
-                state.metrics.clone(),
-                wake,
-            );
-            tokio::spawn(pipeline.run(worker_stop.clone()))
-        });
+        let worker =
+            run_pipeline.then(|| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())));
         let source_stop = CancellationToken::new();
         let mut source_tasks = Vec::new();
         for source in &sources {

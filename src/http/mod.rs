@@ -4,6 +4,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod records;
+mod review;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use utoipa::OpenApi;
 
 use crate::intake::Intake;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::sources::Source;
 use crate::storage::Store;
@@ -25,12 +27,16 @@ pub struct AppState {
     pub store: Store,
     pub intake: Intake,
     pub metrics: Arc<Metrics>,
+    /// For actions that continue an appeal's processing (review decisions).
+    pub pipeline: Pipeline,
 }
 
 pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(records::routes())
+        .merge(review::routes())
+        .merge(crate::web::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json));
     for source in sources {
         if let Some(routes) = source.routes() {
@@ -62,6 +68,11 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         records::get_client,
         records::find_clients,
         records::get_interest,
+        review::get_review_queue,
+        review::post_review_decision,
+        review::post_merge,
+        review::post_merge_undo,
+        review::get_audit,
         health::healthz,
         health::readyz,
         health::metrics,

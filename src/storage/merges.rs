@@ -288,3 +288,44 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// A client as the transaction on `conn` sees it, for audit records.
+    pub(crate) async fn client_snapshot(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> Result<serde_json::Value> {
+        let row = sqlx::query("SELECT name, merged_into FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else {
+            return Ok(serde_json::Value::Null);
+        };
+        let persons: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM contact_persons WHERE client_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let interests: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM interests WHERE client_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let appeals: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM appeals WHERE client_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(serde_json::json!({
+            "id": id,
+            "name": row.try_get::<String, _>("name")?,
+            "merged_into": row.try_get::<Option<i64>, _>("merged_into")?,
+            "contact_persons": persons.into_iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>(),
+            "contact_points": self.client_point_keys(conn, id).await?,
+            "interests": interests.into_iter().map(|(i,)| i).collect::<Vec<_>>(),
+            "appeals": appeals.into_iter().map(|(i,)| i).collect::<Vec<_>>(),
+        }))
+    }
+}
