@@ -52,17 +52,18 @@ pub enum ReviewAction {
         person_id: Option<i64>,
     },
     /// Nobody we know: a new client is made from the appeal's contact card.
-    NewClient,
+    // Braces so that `deny_unknown_fields` also refuses stray keys here.
+    NewClient {},
     /// Not a customer: the appeal is closed without a client or an interest.
-    Spam,
+    Spam {},
 }
 
 impl ReviewAction {
     pub fn name(&self) -> &'static str {
         match self {
             ReviewAction::Link { .. } => "link",
-            ReviewAction::NewClient => "new_client",
-            ReviewAction::Spam => "spam",
+            ReviewAction::NewClient {} => "new_client",
+            ReviewAction::Spam {} => "spam",
         }
     }
 }
@@ -313,7 +314,7 @@ pub async fn decide(
             });
             (before, after, done.status, done.client_id, done.interest_id)
         }
-        ReviewAction::NewClient => {
+        ReviewAction::NewClient {} => {
             record["kind"] = json!(crate::dedup::DecisionKind::NewClient);
             let done = pipeline
                 .route_decided(tx.conn(), &appeal, &keys, Resolution::NewClient, record)
@@ -334,7 +335,7 @@ pub async fn decide(
                 done.interest_id,
             )
         }
-        ReviewAction::Spam => {
+        ReviewAction::Spam {} => {
             store
                 .finish_appeal(
                     tx.conn(),

@@ -337,8 +337,8 @@ async fn decide(
             person_id: form.person_id,
         },
         ("link", None) => return Err(PageError::BadRequest("не выбран клиент".into())),
-        ("new_client", _) => ReviewAction::NewClient,
-        ("spam", _) => ReviewAction::Spam,
+        ("new_client", _) => ReviewAction::NewClient {},
+        ("spam", _) => ReviewAction::Spam {},
         _ => return Err(PageError::BadRequest("неизвестное действие".into())),
     };
     review::decide(&state.pipeline, id, &action, &user.login).await?;
