@@ -40,8 +40,6 @@ pub struct Application {
     state: AppState,
     store: Store,
     settings: Arc<Settings>,
-    wake: Arc<Notify>,
-    router: Arc<Router>,
     intake_writer: JoinHandle<()>,
     run_pipeline: bool,
 }
@@ -66,6 +64,13 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
+        let pipeline = Pipeline::new(
+            store.clone(),
+            settings.clone(),
+            router.clone(),
+            metrics.clone(),
+            wake,
+        );
         let stage = Arc::new(Stage::new(store.clone(), settings.clone(), router.clone()));
         let state = AppState {
             settings: settings.clone(),
@@ -73,6 +78,7 @@ impl Application {
             intake,
             metrics,
             stage,
+            pipeline,
         };
         Ok(Application {
             listener,
@@ -80,8 +86,6 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline: true,
         })
@@ -110,24 +114,14 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline,
             ..
         } = self;
         let sources = sources::build(&settings);
         let worker_stop = CancellationToken::new();
-        let worker = run_pipeline.then(|| {
-            let pipeline = Pipeline::new(
-                store.clone(),
-                settings.clone(),
-                router,
-                state.metrics.clone(),
-                wake,
-            );
-            tokio::spawn(pipeline.run(worker_stop.clone()))
-        });
+        let worker =
+            run_pipeline.then(|| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())));
         let sweeper_stop = CancellationToken::new();
         let sweeper = spawn_sweeper(
             state.stage.clone(),

@@ -5,6 +5,7 @@ pub mod extract;
 mod health;
 mod records;
 mod stage;
+mod review;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use utoipa::OpenApi;
 
 use crate::intake::Intake;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::sources::Source;
 use crate::stage::Stage;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Interests' stages, tasks and interactions (API, board, sweeper).
     pub stage: Arc<Stage>,
+    /// For actions that continue an appeal's processing (review decisions).
+    pub pipeline: Pipeline,
 }
 
 pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
@@ -36,6 +40,8 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         .merge(health::routes())
         .merge(records::routes())
         .merge(stage::routes())
+        .merge(review::routes())
+        .merge(crate::web::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json));
     for source in sources {
         if let Some(routes) = source.routes() {
@@ -76,6 +82,11 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         stage::add_task,
         stage::list_tasks,
         stage::complete_task,
+        review::get_review_queue,
+        review::post_review_decision,
+        review::post_merge,
+        review::post_merge_undo,
+        review::get_audit,
         health::healthz,
         health::readyz,
         health::metrics,

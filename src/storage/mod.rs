@@ -6,10 +6,13 @@
 //! and JSON as text so that decoding is identical on both backends.
 
 mod appeals;
+mod audit;
 mod clients;
 mod interests;
+mod merges;
 mod review;
 mod stage;
+mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -26,10 +29,14 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use clients::{ImportedClient, ImportedPerson};
+pub use audit::{AuditEntry, NewAuditEntry};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use stage::{
     InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
 };
+pub use merges::{MergeRecord, MovedRecords};
+pub use review::ReviewRow;
+pub use sessions::SessionUser;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
