@@ -124,7 +124,10 @@ async fn the_background_sweeper_marks_late_tasks_overdue() {
     set_due(&app, id, Utc::now() - Duration::minutes(5)).await;
     let mut view = interest(&app, id).await;
     for _ in 0..400 {
-        if feed_kinds(&view).contains(&"task_overdue".to_owned()) {
+        // The page reads tasks and feed in separate queries: wait for both.
+        if view["tasks"][0]["status"] == "overdue"
+            && feed_kinds(&view).contains(&"task_overdue".to_owned())
+        {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(25)).await;
