@@ -4,7 +4,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod records;
-mod stage;
+pub(crate) mod stage;
 mod review;
 
 use std::sync::Arc;

@@ -50,8 +50,14 @@ impl From<StageError> for ApiError {
     }
 }
 
-fn actor(state: &AppState, caller: &ApiCaller) -> Result<Actor, ApiError> {
-    Ok(Actor::new(&state.settings, &caller.name, caller.role)?)
+/// The acting user: a personal token's user, or a configured token whose
+/// name is the login.
+async fn actor(state: &AppState, caller: &ApiCaller) -> Result<Actor, ApiError> {
+    let login = caller.login.as_deref().unwrap_or(&caller.name);
+    Ok(state
+        .stage
+        .actor(login, caller.role, caller.department.as_deref())
+        .await?)
 }
 
 fn path_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
@@ -222,7 +228,7 @@ pub async fn list_interests(
     caller: ApiCaller,
     query: Result<Query<InterestQuery>, QueryRejection>,
 ) -> Result<Json<Vec<InterestListItem>>, ApiError> {
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let Query(query) = query.map_err(|e| ApiError::bad("(query)", e.body_text()))?;
     Ok(Json(interest_list(&state, &actor, &query).await?))
 }
@@ -282,7 +288,7 @@ pub async fn get_interest(
             .await?
             .ok_or(ApiError::NotFound("interest"))?
     } else {
-        let actor = actor(&state, &caller)?;
+        let actor = actor(&state, &caller).await?;
         state.stage.visible_interest(&actor, id).await?
     };
     Ok(Json(interest_view(&state, details).await?))
@@ -365,7 +371,7 @@ pub async fn transition(
     ValidJson(body): ValidJson<TransitionBody>,
 ) -> Result<Json<InterestView>, ApiError> {
     let id = path_id(path)?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     state
         .stage
         .command(
@@ -406,7 +412,7 @@ pub async fn close_lost(
     ValidJson(body): ValidJson<CloseLostBody>,
 ) -> Result<Json<InterestView>, ApiError> {
     let id = path_id(path)?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     state
         .stage
         .command(
@@ -451,7 +457,7 @@ pub async fn decide_loss(
 ) -> Result<Json<InterestView>, ApiError> {
     let Path((id, decision)) =
         path.map_err(|_| ApiError::bad("id", "the id in the path must be an integer"))?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let command = match decision.as_str() {
         "approve" => StageCommand::ApproveLoss {
             comment: body.comment,
@@ -504,7 +510,7 @@ pub async fn add_interaction(
     ValidJson(body): ValidJson<InteractionBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let id = path_id(path)?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let created = state
         .stage
         .interaction(
@@ -542,7 +548,7 @@ pub async fn add_task(
     ValidJson(body): ValidJson<TaskBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let id = path_id(path)?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let created = state
         .stage
         .add_task(&actor, id, &body.title, body.due, body.assignee.as_deref())
@@ -567,7 +573,7 @@ pub async fn list_tasks(
     caller: ApiCaller,
     query: Result<Query<TaskQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Task>>, ApiError> {
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let Query(query) = query.map_err(|e| ApiError::bad("(query)", e.body_text()))?;
     let status = query
         .status
@@ -608,7 +614,7 @@ pub async fn complete_task(
     ValidJson(body): ValidJson<CompleteBody>,
 ) -> Result<Json<Task>, ApiError> {
     let id = path_id(path)?;
-    let actor = actor(&state, &caller)?;
+    let actor = actor(&state, &caller).await?;
     let task = state
         .stage
         .complete_task(

@@ -49,46 +49,6 @@ impl Scope {
     }
 }
 
-impl Actor {
-    /// Managers see their own interests, heads their department's, admins
-    /// all; other roles have no board.
-    pub fn new(settings: &Settings, login: &str, role: Role) -> Result<Actor, StageError> {
-        let scope = match role {
-            Role::Admin => Scope::All,
-            Role::Manager => Scope::Responsibles(vec![login.to_owned()]),
-            Role::Head => {
-                let own = settings.manager(login).and_then(|m| m.department.clone());
-                let departments: Vec<&str> = settings
-                    .departments
-                    .iter()
-                    .filter(|d| d.head.as_deref() == Some(login) || Some(&d.id) == own.as_ref())
-                    .map(|d| d.id.as_str())
-                    .collect();
-                let mut logins: Vec<String> = settings
-                    .managers
-                    .iter()
-                    .filter(|m| {
-                        m.department
-                            .as_deref()
-                            .is_some_and(|d| departments.contains(&d))
-                    })
-                    .map(|m| m.login.clone())
-                    .collect();
-                if !logins.iter().any(|l| l == login) {
-                    logins.push(login.to_owned());
-                }
-                Scope::Responsibles(logins)
-            }
-            Role::Operator => return Err(StageError::Forbidden),
-        };
-        Ok(Actor {
-            login: login.to_owned(),
-            role,
-            scope,
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error("{0} not found")]
@@ -303,6 +263,48 @@ impl Stage {
             settings,
             router,
         }
+    }
+
+    /// Who acts and what they see: a manager their own interests, a head
+    /// everybody's in the departments they head or belong to (users of the
+    /// database, which mirrors `[[managers]]`), an admin all; operators have
+    /// no board. `department` is the user's own, when known.
+    pub async fn actor(
+        &self,
+        login: &str,
+        role: Role,
+        department: Option<&str>,
+    ) -> Result<Actor, StageError> {
+        let scope = match role {
+            Role::Admin => Scope::All,
+            Role::Manager => Scope::Responsibles(vec![login.to_owned()]),
+            Role::Head => {
+                let own = department
+                    .map(str::to_owned)
+                    .or_else(|| self.settings.manager(login).and_then(|m| m.department.clone()));
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT login FROM users WHERE department_id IS NOT NULL AND \
+                     (department_id IN (SELECT id FROM departments WHERE head_login = $1) \
+                      OR department_id = $2) ORDER BY login",
+                )
+                .bind(login)
+                .bind(own)
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(StorageError::from)?;
+                let mut logins: Vec<String> = rows.into_iter().map(|(l,)| l).collect();
+                if !logins.iter().any(|l| l == login) {
+                    logins.push(login.to_owned());
+                }
+                Scope::Responsibles(logins)
+            }
+            Role::Operator => return Err(StageError::Forbidden),
+        };
+        Ok(Actor {
+            login: login.to_owned(),
+            role,
+            scope,
+        })
     }
 
     pub fn settings(&self) -> &Settings {

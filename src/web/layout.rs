@@ -15,11 +15,18 @@ pub struct NavLink {
 }
 
 /// Every page reachable from the navigation. A new page adds its line here.
-pub const NAV: &[NavLink] = &[NavLink {
-    path: "/ui/review",
-    title: "Очередь проверки",
-    roles: &[Role::Operator],
-}];
+pub const NAV: &[NavLink] = &[
+    NavLink {
+        path: "/ui/review",
+        title: "Очередь проверки",
+        roles: &[Role::Operator],
+    },
+    NavLink {
+        path: "/ui/board",
+        title: "Мои продажи",
+        roles: &[Role::Manager, Role::Head],
+    },
+];
 
 pub fn role_name(role: Role) -> &'static str {
     match role {

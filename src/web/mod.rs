@@ -15,6 +15,7 @@ pub mod error;
 pub mod form;
 pub mod html;
 pub mod layout;
+mod board;
 mod login;
 mod review;
 pub mod session;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(login::routes())
         .merge(review::routes())
+        .merge(board::routes())
         .route("/ui/static/{name}", get(static_file))
         .layer(middleware::from_fn(page_headers))
 }

@@ -7,6 +7,12 @@
 #[allow(dead_code)]
 mod helpers;
 
+// The shared Chromium harness; not every helper in it is used here.
+#[allow(dead_code)]
+#[path = "../web/browser.rs"]
+mod browser;
+
+mod board;
 mod flow;
 mod lost;
 mod overdue;
