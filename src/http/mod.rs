@@ -4,8 +4,8 @@ pub mod error;
 pub mod extract;
 mod health;
 mod records;
-pub(crate) mod stage;
 mod review;
+pub(crate) mod stage;
 
 use std::sync::Arc;
 

@@ -279,9 +279,11 @@ impl Stage {
             Role::Admin => Scope::All,
             Role::Manager => Scope::Responsibles(vec![login.to_owned()]),
             Role::Head => {
-                let own = department
-                    .map(str::to_owned)
-                    .or_else(|| self.settings.manager(login).and_then(|m| m.department.clone()));
+                let own = department.map(str::to_owned).or_else(|| {
+                    self.settings
+                        .manager(login)
+                        .and_then(|m| m.department.clone())
+                });
                 let rows: Vec<(String,)> = sqlx::query_as(
                     "SELECT login FROM users WHERE department_id IS NOT NULL AND \
                      (department_id IN (SELECT id FROM departments WHERE head_login = $1) \

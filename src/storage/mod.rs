@@ -11,8 +11,8 @@ mod clients;
 mod interests;
 mod merges;
 mod review;
-mod stage;
 mod sessions;
+mod stage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -28,15 +28,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
-pub use clients::{ImportedClient, ImportedPerson};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
-pub use stage::{
-    InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
-};
 pub use merges::{MergeRecord, MovedRecords};
 pub use review::ReviewRow;
 pub use sessions::SessionUser;
+pub use stage::{
+    InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

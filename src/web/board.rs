@@ -297,7 +297,9 @@ fn render_interest(state: &AppState, user: &WebUser, view: &InterestView, flash:
             task.status.as_str(),
             Esc(&task.title),
             esc_or_dash(task.assignee.as_deref()),
-            task.due_at.map(|d| local_time(d, tz)).unwrap_or_else(|| "—".into()),
+            task.due_at
+                .map(|d| local_time(d, tz))
+                .unwrap_or_else(|| "—".into()),
             match task.status {
                 crate::interest::TaskStatus::Open => "открыта",
                 crate::interest::TaskStatus::Overdue => "просрочена",
@@ -359,7 +361,13 @@ fn loss_decision_forms(state: &AppState, user: &WebUser, view: &InterestView) ->
             s.stages
                 .iter()
                 .filter(|st| st.kind == StageKind::Working)
-                .map(|st| format!("<option value=\"{}\">{}</option>", Esc(&st.id), Esc(&st.name)))
+                .map(|st| {
+                    format!(
+                        "<option value=\"{}\">{}</option>",
+                        Esc(&st.id),
+                        Esc(&st.name)
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -412,7 +420,14 @@ async fn move_page(
     let view = interest_view(&state, details)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
-    Ok(transition_form(&state, &user, &view, &q.to, None, StatusCode::OK))
+    Ok(transition_form(
+        &state,
+        &user,
+        &view,
+        &q.to,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 fn transition_form(
@@ -438,7 +453,12 @@ fn transition_form(
             .into_response();
     };
     let problem = problem
-        .map(|p| format!("<p class=\"error\" role=\"alert\" id=\"form-error\">{}</p>", Esc(p)))
+        .map(|p| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"form-error\">{}</p>",
+                Esc(p)
+            )
+        })
         .unwrap_or_default();
     let fields = if target.kind == "lost" {
         let reasons: String = state
@@ -501,7 +521,10 @@ struct NextStepForm {
 
 /// A `datetime-local` value, read in the office's time zone.
 fn local_input(raw: Option<&str>, tz: chrono_tz::Tz, what: &str) -> Result<DateTime<Utc>, String> {
-    let raw = raw.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| format!("укажите {what}"))?;
+    let raw = raw
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| format!("укажите {what}"))?;
     let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| format!("{what}: неверная дата и время «{raw}»"))?;
@@ -526,7 +549,11 @@ impl NextStepForm {
                 };
                 Ok(Some(NextStepRequest::Interaction {
                     kind,
-                    at: local_input(self.next_at.as_deref(), tz, "когда состоится взаимодействие")?,
+                    at: local_input(
+                        self.next_at.as_deref(),
+                        tz,
+                        "когда состоится взаимодействие",
+                    )?,
                     subject: self.next_subject.clone().unwrap_or_default(),
                 }))
             }
@@ -613,7 +640,9 @@ async fn decide_loss(
             let next = form
                 .next
                 .request(state.settings.calendar.tz())
-                .map_err(|problem| PageError::BadRequest(format!("{}: {problem}", field_label("next"))))?;
+                .map_err(|problem| {
+                    PageError::BadRequest(format!("{}: {problem}", field_label("next")))
+                })?;
             StageCommand::ReturnFromLoss {
                 to: form.to.unwrap_or_default(),
                 comment: form.comment,

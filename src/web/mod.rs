@@ -11,11 +11,11 @@
 //! - [`html::Esc`]: escaping for everything that is not a literal.
 //! - [`error::PageError`]: how pages refuse.
 
+mod board;
 pub mod error;
 pub mod form;
 pub mod html;
 pub mod layout;
-mod board;
 mod login;
 mod review;
 pub mod session;
@@ -67,7 +67,11 @@ async fn page_headers(req: axum::extract::Request, next: Next) -> Response {
 }
 
 const STATIC_FILES: &[(&str, &str, &str)] = &[
-    ("app.css", "text/css; charset=utf-8", include_str!("static/app.css")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("static/app.css"),
+    ),
     (
         "review.js",
         "text/javascript; charset=utf-8",

@@ -71,12 +71,16 @@ async fn a_manager_moves_a_card_through_a_transition_in_chromium() {
         .unwrap();
     browser.click(&format!("#move-{id}")).await;
     browser.wait_for("form.transition").await;
-    browser.fill("#result", "Клиент запросил КП на 20 шт.").await;
+    browser
+        .fill("#result", "Клиент запросил КП на 20 шт.")
+        .await;
     // No date for the planned call: refused, the form comes back with why.
     browser.click("#transition-submit").await;
     let problem = browser.wait_for("#form-error").await.text().await.unwrap();
     assert!(problem.contains("Следующий шаг"), "{problem}");
-    browser.fill("#result", "Клиент запросил КП на 20 шт.").await;
+    browser
+        .fill("#result", "Клиент запросил КП на 20 шт.")
+        .await;
     // datetime-local input is locale-dependent to type into; set its value.
     let tomorrow = (Utc::now() + Duration::days(1))
         .with_timezone(&chrono_tz::Europe::Moscow)
@@ -128,7 +132,10 @@ async fn a_manager_moves_a_card_through_a_transition_in_chromium() {
     browser.login(&app.address, "petrov", PASSWORD).await;
     browser.goto(&app.url("/ui/board")).await;
     browser.wait_for("#column-offer").await;
-    assert!(!browser.source().await.contains(&format!("id=\"interest-{id}\"")));
+    assert!(!browser
+        .source()
+        .await
+        .contains(&format!("id=\"interest-{id}\"")));
     browser.goto(&app.url(&format!("/ui/interests/{id}"))).await;
     assert!(browser.source().await.contains("Недостаточно прав"));
 
