@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiCaller, ValidJson};
+use super::extract::{ApiCaller, PathId, ValidJson};
 use super::AppState;
 use crate::interest::{Task, TaskStatus};
 use crate::scenario::{Colour, EventKind, InteractionKind, OrderTotals};
@@ -58,11 +58,6 @@ async fn actor(state: &AppState, caller: &ApiCaller) -> Result<Actor, ApiError> 
         .stage
         .actor(login, caller.role, caller.department.as_deref())
         .await?)
-}
-
-fn path_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|_| ApiError::bad("id", "the id in the path must be an integer"))
 }
 
 // --- ERP events ------------------------------------------------------------
@@ -277,9 +272,8 @@ pub async fn interest_view(
 pub async fn get_interest(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<Json<InterestView>, ApiError> {
-    let id = path_id(path)?;
     let details = if caller.role == Role::Operator {
         // Operators read any interest (to link appeals), and change none.
         state
@@ -367,10 +361,9 @@ pub struct TransitionBody {
 pub async fn transition(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(body): ValidJson<TransitionBody>,
 ) -> Result<Json<InterestView>, ApiError> {
-    let id = path_id(path)?;
     let actor = actor(&state, &caller).await?;
     state
         .stage
@@ -408,10 +401,9 @@ pub struct CloseLostBody {
 pub async fn close_lost(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(body): ValidJson<CloseLostBody>,
 ) -> Result<Json<InterestView>, ApiError> {
-    let id = path_id(path)?;
     let actor = actor(&state, &caller).await?;
     state
         .stage
@@ -506,10 +498,9 @@ pub struct Created {
 pub async fn add_interaction(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(body): ValidJson<InteractionBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let id = path_id(path)?;
     let actor = actor(&state, &caller).await?;
     let created = state
         .stage
@@ -544,10 +535,9 @@ pub struct TaskBody {
 pub async fn add_task(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(body): ValidJson<TaskBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let id = path_id(path)?;
     let actor = actor(&state, &caller).await?;
     let created = state
         .stage
@@ -610,10 +600,9 @@ pub struct CompleteBody {
 pub async fn complete_task(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(body): ValidJson<CompleteBody>,
 ) -> Result<Json<Task>, ApiError> {
-    let id = path_id(path)?;
     let actor = actor(&state, &caller).await?;
     let task = state
         .stage
