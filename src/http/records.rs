@@ -12,13 +12,11 @@ use super::AppState;
 use crate::appeal::{ContactCard, ContactKind};
 use crate::client::Client;
 use crate::settings::Role;
-use crate::storage::InterestDetails;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/clients", get(find_clients))
         .route("/api/v1/clients/{id}", get(get_client))
-        .route("/api/v1/interests/{id}", get(get_interest))
 }
 
 /// A client with its contact persons and every contact point.
@@ -83,23 +81,4 @@ pub async fn find_clients(
         .filter(|k| matches!(k.kind, ContactKind::Phone | ContactKind::Email))
         .collect();
     Ok(Json(state.store.clients_with_points(&keys).await?))
-}
-
-/// An interest with its tasks, interactions and feed.
-#[utoipa::path(get, path = "/api/v1/interests/{id}", tag = "interests",
-    params(("id" = i64, Path)),
-    responses((status = 200, body = InterestDetails), (status = 404, body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = [])))]
-pub async fn get_interest(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    PathId(id): PathId,
-) -> Result<Json<InterestDetails>, ApiError> {
-    caller.require(&[Role::Manager, Role::Head, Role::Operator])?;
-    state
-        .store
-        .interest(id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("interest"))
 }
