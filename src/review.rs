@@ -149,7 +149,11 @@ pub async fn item(store: &Store, region: Region, id: i64) -> Result<ReviewItem, 
     item_view(store, region, row).await
 }
 
-async fn item_view(store: &Store, region: Region, row: ReviewRow) -> Result<ReviewItem, ReviewError> {
+async fn item_view(
+    store: &Store,
+    region: Region,
+    row: ReviewRow,
+) -> Result<ReviewItem, ReviewError> {
     let appeal = store
         .appeal(row.appeal_id)
         .await?
@@ -185,7 +189,12 @@ async fn item_view(store: &Store, region: Region, row: ReviewRow) -> Result<Revi
         let points: Vec<(ContactKind, &str)> = client
             .contact_points
             .iter()
-            .chain(client.contact_persons.iter().flat_map(|p| &p.contact_points))
+            .chain(
+                client
+                    .contact_persons
+                    .iter()
+                    .flat_map(|p| &p.contact_points),
+            )
             .map(|p| (p.kind, p.value.as_str()))
             .collect();
         let matched = keys
@@ -262,7 +271,8 @@ pub async fn decide(
         "by": actor,
         "at": Utc::now(),
     });
-    let before_appeal = json!({"status": appeal.status.as_str(), "client_id": null, "interest_id": null});
+    let before_appeal =
+        json!({"status": appeal.status.as_str(), "client_id": null, "interest_id": null});
     let (before, after, status, client_id, interest_id) = match action {
         ReviewAction::Link {
             client_id,
@@ -284,7 +294,10 @@ pub async fn decide(
                 Some(None) => {}
             }
             if let Some(person) = person_id {
-                if !store.person_belongs_to(tx.conn(), *person, *client_id).await? {
+                if !store
+                    .person_belongs_to(tx.conn(), *person, *client_id)
+                    .await?
+                {
                     return Err(ReviewError::Invalid {
                         field: "person_id",
                         detail: format!("{person} is not a contact person of client {client_id}"),
@@ -438,7 +451,12 @@ impl MergeOutcome {
 }
 
 /// Merges client `from` into client `into`.
-pub async fn merge(store: &Store, into: i64, from: i64, actor: &str) -> Result<MergeOutcome, ReviewError> {
+pub async fn merge(
+    store: &Store,
+    into: i64,
+    from: i64,
+    actor: &str,
+) -> Result<MergeOutcome, ReviewError> {
     if into == from {
         return Err(ReviewError::Invalid {
             field: "from",
@@ -492,7 +510,11 @@ pub async fn merge(store: &Store, into: i64, from: i64, actor: &str) -> Result<M
 }
 
 /// Puts back exactly what merge `merge_id` moved.
-pub async fn undo_merge(store: &Store, merge_id: i64, actor: &str) -> Result<MergeOutcome, ReviewError> {
+pub async fn undo_merge(
+    store: &Store,
+    merge_id: i64,
+    actor: &str,
+) -> Result<MergeOutcome, ReviewError> {
     let mut tx = store.begin_write().await?;
     let merge = store
         .merge_for_update(tx.conn(), merge_id)
@@ -534,7 +556,13 @@ pub async fn undo_merge(store: &Store, merge_id: i64, actor: &str) -> Result<Mer
         .await?;
     tx.commit().await?;
     tracing::info!(merge_id, actor, "merge undone");
-    let mut out = MergeOutcome::new(merge_id, merge.into_id, merge.from_id, &merge.moved, audit_id);
+    let mut out = MergeOutcome::new(
+        merge_id,
+        merge.into_id,
+        merge.from_id,
+        &merge.moved,
+        audit_id,
+    );
     out.undone = Some(true);
     Ok(out)
 }

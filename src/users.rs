@@ -238,7 +238,11 @@ pub async fn add_user(store: &Store, new: NewUser) -> Result<User, UserError> {
 
 /// Sets (or replaces) the password of any user, including managers from the
 /// configuration, who have none until an administrator gives them one.
-pub async fn set_password(store: &Store, login: &Login, password: &Password) -> Result<(), UserError> {
+pub async fn set_password(
+    store: &Store,
+    login: &Login,
+    password: &Password,
+) -> Result<(), UserError> {
     let hash = hash_password(password)?;
     let mut tx = store.begin_write().await?;
     let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE login = $2")
@@ -296,10 +300,12 @@ pub async fn user_by_id(store: &Store, id: i64) -> Result<Option<User>, StorageE
 }
 
 pub async fn user_by_login(store: &Store, login: &str) -> Result<Option<User>, StorageError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1"))
-        .bind(login)
-        .fetch_optional(store.pool())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE login = $1"
+    ))
+    .bind(login)
+    .fetch_optional(store.pool())
+    .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
@@ -317,10 +323,12 @@ pub async fn authenticate(
     login: &str,
     password: &str,
 ) -> Result<Option<User>, StorageError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1"))
-        .bind(login.trim())
-        .fetch_optional(store.pool())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE login = $1"
+    ))
+    .bind(login.trim())
+    .fetch_optional(store.pool())
+    .await?;
     let (user, hash) = match &row {
         Some(row) => (
             Some(user_from_row(row)?),

@@ -56,7 +56,12 @@ pub async fn get_review_queue(
     let limit = match q.limit {
         None => 50,
         Some(n) if (1..=200).contains(&n) => n,
-        Some(_) => return Err(ApiError::unprocessable("limit", "must be between 1 and 200")),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "limit",
+                "must be between 1 and 200",
+            ))
+        }
     };
     Ok(Json(
         review::queue(&state.store, state.settings.region(), limit).await?,
@@ -175,7 +180,12 @@ pub async fn get_audit(
     let limit = match q.limit {
         None => 100,
         Some(n) if (1..=1000).contains(&n) => n,
-        Some(_) => return Err(ApiError::unprocessable("limit", "must be between 1 and 1000")),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "limit",
+                "must be between 1 and 1000",
+            ))
+        }
     };
     let items = state
         .store

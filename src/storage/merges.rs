@@ -64,13 +64,12 @@ impl Store {
         for p in &persons {
             let id: i64 = p.try_get("id")?;
             let name: String = p.try_get("name")?;
-            let twin: Option<(i64,)> = sqlx::query_as(
-                "SELECT id FROM contact_persons WHERE client_id = $1 AND name = $2",
-            )
-            .bind(into)
-            .bind(&name)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let twin: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM contact_persons WHERE client_id = $1 AND name = $2")
+                    .bind(into)
+                    .bind(&name)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             match twin {
                 Some((twin,)) => {
                     person_map.insert(id, twin);

@@ -27,8 +27,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
-pub use clients::{ImportedClient, ImportedPerson};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use merges::{MergeRecord, MovedRecords};
 pub use review::ReviewRow;

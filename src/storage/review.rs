@@ -142,7 +142,9 @@ impl Store {
                 Some(Some(next)) => current = next,
             }
         }
-        Err(StorageError::Corrupt(format!("client {id}: merge chain too long")))
+        Err(StorageError::Corrupt(format!(
+            "client {id}: merge chain too long"
+        )))
     }
 
     pub(crate) async fn person_belongs_to(

@@ -67,11 +67,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if let PageError::NotLoggedIn { next } = &self {
             let location = format!("/ui/login?next={}", url_encode(next));
-            return (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, location)],
-            )
-                .into_response();
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
         }
         if let PageError::Internal(detail) = &self {
             tracing::error!(error = %detail, "page failed");

@@ -61,6 +61,9 @@ mod tests {
 
     #[test]
     fn query_values_are_encoded() {
-        assert_eq!(url_encode("/ui/review?item=1&x"), "%2Fui%2Freview%3Fitem%3D1%26x");
+        assert_eq!(
+            url_encode("/ui/review?item=1&x"),
+            "%2Fui%2Freview%3Fitem%3D1%26x"
+        );
     }
 }

@@ -64,7 +64,14 @@ fn login_form(state: &AppState, next: &str, problem: Option<&str>, status: Statu
          <button class=\"primary\" type=\"submit\">Войти</button></form>",
         Esc(next)
     );
-    let cookie = set_cookie(&state.settings.web, LOGIN_COOKIE, &token, "/ui/login", "Strict", 3600);
+    let cookie = set_cookie(
+        &state.settings.web,
+        LOGIN_COOKIE,
+        &token,
+        "/ui/login",
+        "Strict",
+        3600,
+    );
     (
         status,
         [(header::SET_COOKIE, cookie)],
@@ -123,7 +130,14 @@ async fn login(
         ));
     };
     let session_cookie = session::start_session(&state.store, &state.settings.web, user.id).await?;
-    let clear_login = set_cookie(&state.settings.web, LOGIN_COOKIE, "", "/ui/login", "Strict", 0);
+    let clear_login = set_cookie(
+        &state.settings.web,
+        LOGIN_COOKIE,
+        "",
+        "/ui/login",
+        "Strict",
+        0,
+    );
     tracing::info!(login = %user.login, "logged in");
     let mut resp = Redirect::to(&next).into_response();
     for c in [session_cookie, clear_login] {

@@ -65,7 +65,11 @@ async fn page_headers(req: axum::extract::Request, next: Next) -> Response {
 }
 
 const STATIC_FILES: &[(&str, &str, &str)] = &[
-    ("app.css", "text/css; charset=utf-8", include_str!("static/app.css")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("static/app.css"),
+    ),
     (
         "review.js",
         "text/javascript; charset=utf-8",

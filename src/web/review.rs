@@ -170,7 +170,12 @@ fn render_item(body: &mut String, item: &ReviewItem, user: &WebUser, tz: chrono_
             None => "—".into(),
         }
     );
-    if let Some(company) = appeal.contact.company.as_deref().filter(|c| !c.trim().is_empty()) {
+    if let Some(company) = appeal
+        .contact
+        .company
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    {
         let _ = write!(
             body,
             "<dt>Компания</dt><dd>{}</dd>",

@@ -112,7 +112,10 @@ pub async fn end_session(
 }
 
 /// The session's user, if the request carries a live session.
-pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Result<Option<WebUser>, StorageError> {
+pub async fn current_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<WebUser>, StorageError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };

@@ -14,7 +14,9 @@ async fn without_a_session_pages_send_the_browser_to_the_login_form() {
         let location = resp.location.unwrap();
         assert!(location.starts_with("/ui/login?next=%2Fui"), "{location}");
     }
-    let resp = page.post("/ui/review/1/decision", &[("action", "spam")]).await;
+    let resp = page
+        .post("/ui/review/1/decision", &[("action", "spam")])
+        .await;
     assert_eq!(resp.status, 303);
     assert_eq!(resp.location.as_deref(), Some("/ui/login?next=%2Fui"));
 }
@@ -42,7 +44,10 @@ async fn logging_in_opens_a_server_side_session_with_a_safe_cookie() {
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/ui", "Max-Age=43200"] {
         assert!(cookie.contains(attr), "{attr} in {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "plain http in the shipped config");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http in the shipped config"
+    );
     // Only a digest of the cookie is stored.
     let token = page.cookies["lg_session"].clone();
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE id_hash = $1")
@@ -51,7 +56,10 @@ async fn logging_in_opens_a_server_side_session_with_a_safe_cookie() {
         .await
         .unwrap();
     assert_eq!(n, 0);
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(n, 1);
 
     let home = page.get("/ui").await;
@@ -76,7 +84,15 @@ async fn login_follows_only_our_own_pages() {
         let form = page.get("/ui/login").await;
         let csrf = hidden_field(&form.body, "csrf").unwrap();
         let resp = page
-            .post("/ui/login", &[("login", "operator1"), ("password", PASSWORD), ("csrf", &csrf), ("next", next)])
+            .post(
+                "/ui/login",
+                &[
+                    ("login", "operator1"),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", next),
+                ],
+            )
             .await;
         assert_eq!(resp.location.as_deref(), Some(expected), "{next}");
     }
@@ -89,7 +105,14 @@ async fn a_login_form_posted_from_elsewhere_is_refused() {
     let mut page = PageClient::new(&app);
     // No login cookie: the form did not come from our page.
     let resp = page
-        .post("/ui/login", &[("login", "operator1"), ("password", PASSWORD), ("csrf", "guess")])
+        .post(
+            "/ui/login",
+            &[
+                ("login", "operator1"),
+                ("password", PASSWORD),
+                ("csrf", "guess"),
+            ],
+        )
         .await;
     assert_eq!(resp.status, 403);
     assert!(!page.cookies.contains_key("lg_session"));
@@ -108,7 +131,10 @@ async fn the_wrong_role_gets_a_403_page() {
     let home = page.get("/ui").await;
     let csrf = hidden_field(&home.body, "csrf").unwrap();
     let resp = page
-        .post(&format!("/ui/review/{}/decision", f.review_id), &[("csrf", &csrf), ("action", "spam")])
+        .post(
+            &format!("/ui/review/{}/decision", f.review_id),
+            &[("csrf", &csrf), ("action", "spam")],
+        )
         .await;
     assert_eq!(resp.status, 403);
     let (_, queue) = api(&app, "GET", "/api/v1/review", OPERATOR_TOKEN, None).await;
@@ -144,13 +170,30 @@ async fn a_decision_without_the_session_s_csrf_token_is_refused() {
     let csrf = hidden_field(&html, "csrf").unwrap();
     let client_a = f.client_a.to_string();
     let resp = page
-        .post(&path, &[("csrf", &csrf), ("action", "link"), ("client_id", &client_a)])
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "link"),
+                ("client_id", &client_a),
+            ],
+        )
         .await;
     assert_eq!(resp.status, 303);
-    assert_eq!(resp.location, Some(format!("/ui/review?decided={}", f.review_id)));
+    assert_eq!(
+        resp.location,
+        Some(format!("/ui/review?decided={}", f.review_id))
+    );
     let done = page.get(resp.location.as_deref().unwrap()).await;
     assert!(done.body.contains("queue-empty"), "{}", done.body);
-    let (_, a) = api(&app, "GET", &format!("/api/v1/appeals/{}", f.appeal_id), OPERATOR_TOKEN, None).await;
+    let (_, a) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/appeals/{}", f.appeal_id),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(a["interest_id"], f.interest_a);
     // Deciding it again from a stale page says so instead of failing.
     let again = page
@@ -163,8 +206,24 @@ async fn a_decision_without_the_session_s_csrf_token_is_refused() {
 async fn names_with_markup_are_shown_as_text() {
     let app = spawn_web_app().await;
     create_user(&app, "operator1", Role::Operator).await;
-    post_and_process(&app, appeal("crm", "x1", json!({"name": "<img src=x onerror=alert(1)>", "phones": ["+7 912 700-00-01"]}))).await;
-    post_and_process(&app, appeal("crm", "x2", json!({"name": "\"><script>alert(2)</script>", "emails": ["x@example.ru"]}))).await;
+    post_and_process(
+        &app,
+        appeal(
+            "crm",
+            "x1",
+            json!({"name": "<img src=x onerror=alert(1)>", "phones": ["+7 912 700-00-01"]}),
+        ),
+    )
+    .await;
+    post_and_process(
+        &app,
+        appeal(
+            "crm",
+            "x2",
+            json!({"name": "\"><script>alert(2)</script>", "emails": ["x@example.ru"]}),
+        ),
+    )
+    .await;
     let mut body = appeal(
         "site",
         "x3",
@@ -177,7 +236,13 @@ async fn names_with_markup_are_shown_as_text() {
     let mut page = PageClient::new(&app);
     page.login("operator1", PASSWORD).await;
     let html = page.get("/ui/review").await.body;
-    for raw in ["<img src=x", "<script>alert", "<b onclick", "<i>", "<a href=\"javascript"] {
+    for raw in [
+        "<img src=x",
+        "<script>alert",
+        "<b onclick",
+        "<i>",
+        "<a href=\"javascript",
+    ] {
         assert!(!html.contains(raw), "{raw} must be escaped");
     }
     for escaped in [
@@ -189,8 +254,20 @@ async fn names_with_markup_are_shown_as_text() {
     ] {
         assert!(html.contains(escaped), "{escaped} in the page");
     }
-    let resp = app.client.get(app.url("/ui/review")).header("cookie", format!("lg_session={}", page.cookies["lg_session"])).send().await.unwrap();
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let resp = app
+        .client
+        .get(app.url("/ui/review"))
+        .header(
+            "cookie",
+            format!("lg_session={}", page.cookies["lg_session"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("script-src 'self'"), "{csp}");
 }
 
@@ -227,7 +304,9 @@ async fn an_expired_session_or_a_disabled_account_logs_out() {
     page.login("operator1", PASSWORD).await;
     assert_eq!(page.get("/ui/review").await.status, 200);
     let login = leadgate::users::Login::parse("operator1").unwrap();
-    leadgate::users::set_active(&app.store, &login, false).await.unwrap();
+    leadgate::users::set_active(&app.store, &login, false)
+        .await
+        .unwrap();
     assert_eq!(page.get("/ui/review").await.status, 303);
     assert_eq!(page.login("operator1", PASSWORD).await.status, 401);
 }
@@ -260,13 +339,30 @@ async fn the_queue_page_shows_the_appeal_beside_its_candidates_with_matches_mark
     assert!(html.contains(&format!("data-client=\"{}\"", f.client_b)));
     assert!(html.contains("<mark>+7 912 300-00-01</mark>"), "{html}");
     assert!(html.contains("<mark>shared1@example.ru</mark>"));
-    assert!(!html.contains("<mark>+7 912 400-00-01</mark>"), "a point nobody has is not marked");
+    assert!(
+        !html.contains("<mark>+7 912 400-00-01</mark>"),
+        "a point nobody has is not marked"
+    );
     assert!(html.contains("data-key=\"1\""));
     assert!(html.contains("data-key=\"2\""));
     assert!(html.contains("data-key=\"n\""));
     assert!(html.contains("data-key=\"s\""));
     assert!(html.contains("<script src=\"/ui/static/review.js\"></script>"));
-    let js = app.client.get(app.url("/ui/static/review.js")).send().await.unwrap();
+    let js = app
+        .client
+        .get(app.url("/ui/static/review.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status().as_u16(), 200);
-    assert_eq!(app.client.get(app.url("/ui/static/nope.js")).send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url("/ui/static/nope.js"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 }

@@ -62,11 +62,25 @@ async fn linking_teaches_the_client_the_appeal_s_points_and_routes_the_appeal() 
     // Client A has an open interest from its own appeal: the appeal joins it.
     assert_eq!(out["interest_id"], f.interest_a);
     assert_eq!(out["status"], "linked");
-    let (_, appeal_view) = api(&app, "GET", &format!("/api/v1/appeals/{}", f.appeal_id), TOKEN, None).await;
+    let (_, appeal_view) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/appeals/{}", f.appeal_id),
+        TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(appeal_view["status"], "linked");
     assert_eq!(appeal_view["client_id"], f.client_a);
     assert_eq!(appeal_view["interest_id"], f.interest_a);
-    let (_, interest) = api(&app, "GET", &format!("/api/v1/interests/{}", f.interest_a), TOKEN, None).await;
+    let (_, interest) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/interests/{}", f.interest_a),
+        TOKEN,
+        None,
+    )
+    .await;
     assert!(
         interest["feed"]
             .as_array()
@@ -75,7 +89,14 @@ async fn linking_teaches_the_client_the_appeal_s_points_and_routes_the_appeal() 
             .any(|e| e["appeal_id"] == f.appeal_id),
         "{interest}"
     );
-    let (_, client) = api(&app, "GET", &format!("/api/v1/clients/{}", f.client_a), TOKEN, None).await;
+    let (_, client) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/clients/{}", f.client_a),
+        TOKEN,
+        None,
+    )
+    .await;
     let values: Vec<String> = client["contact_persons"]
         .as_array()
         .unwrap()
@@ -136,9 +157,23 @@ async fn a_new_client_decision_creates_the_client_and_an_interest() {
     assert_eq!(out["status"], "created");
     let new_client = out["client_id"].as_i64().unwrap();
     assert!(new_client != f.client_a && new_client != f.client_b);
-    let (_, client) = api(&app, "GET", &format!("/api/v1/clients/{new_client}"), TOKEN, None).await;
+    let (_, client) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/clients/{new_client}"),
+        TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(client["name"], "Анна К.");
-    let (_, interest) = api(&app, "GET", &format!("/api/v1/interests/{}", out["interest_id"]), TOKEN, None).await;
+    let (_, interest) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/interests/{}", out["interest_id"]),
+        TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(interest["client_id"], new_client);
 }
 
@@ -157,7 +192,14 @@ async fn spam_closes_the_appeal_without_a_client() {
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["status"], "spam");
     assert_eq!(out["client_id"], Value::Null);
-    let (_, a) = api(&app, "GET", &format!("/api/v1/appeals/{}", f.appeal_id), TOKEN, None).await;
+    let (_, a) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/appeals/{}", f.appeal_id),
+        TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(a["status"], "spam");
     assert_eq!(a["interest_id"], Value::Null);
 }
@@ -168,7 +210,11 @@ async fn bad_decisions_are_refused_with_the_field_named() {
     let f = review_fixture(&app).await;
     let path = format!("/api/v1/review/{}/decision", f.review_id);
     let cases = [
-        (json!({"action": "link", "client_id": 999_999}), 422, Some("client_id")),
+        (
+            json!({"action": "link", "client_id": 999_999}),
+            422,
+            Some("client_id"),
+        ),
         (json!({"action": "link"}), 422, None),
         (json!({"action": "merge"}), 422, None),
         (json!({"action": "spam", "extra": 1}), 422, None),
@@ -185,9 +231,23 @@ async fn bad_decisions_are_refused_with_the_field_named() {
             assert_eq!(problem["field"], field, "{body} → {problem}");
         }
     }
-    let (status, _) = api(&app, "POST", "/api/v1/review/999999/decision", OPERATOR_TOKEN, Some(json!({"action": "spam"}))).await;
+    let (status, _) = api(
+        &app,
+        "POST",
+        "/api/v1/review/999999/decision",
+        OPERATOR_TOKEN,
+        Some(json!({"action": "spam"})),
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, problem) = api(&app, "POST", "/api/v1/review/abc/decision", OPERATOR_TOKEN, Some(json!({"action": "spam"}))).await;
+    let (status, problem) = api(
+        &app,
+        "POST",
+        "/api/v1/review/abc/decision",
+        OPERATOR_TOKEN,
+        Some(json!({"action": "spam"})),
+    )
+    .await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("id")));
     let resp = app
         .client
@@ -213,11 +273,12 @@ async fn client_state(app: &crate::helpers::TestApp, id: i64) -> Value {
             .fetch_all(app.store.pool())
             .await
             .unwrap();
-    let appeals: Vec<(i64,)> = sqlx::query_as("SELECT id FROM appeals WHERE client_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(app.store.pool())
-        .await
-        .unwrap();
+    let appeals: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM appeals WHERE client_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
     let (merged,): (Option<i64>,) = sqlx::query_as("SELECT merged_into FROM clients WHERE id = $1")
         .bind(id)
         .fetch_one(app.store.pool())
@@ -231,12 +292,35 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     let app = spawn_web_app().await;
     let f = review_fixture(&app).await;
     // A person of the same name on both sides, to exercise the re-pointing.
-    post_and_process(&app, appeal("crm", "a-more", json!({"name": "Общий Контакт", "phones": ["+7 912 300-00-01", "+7 912 555-00-01"]}))).await;
-    post_and_process(&app, appeal("crm", "b-more", json!({"name": "Общий Контакт", "emails": ["shared1@example.ru", "second@example.ru"]}))).await;
+    post_and_process(
+        &app,
+        appeal(
+            "crm",
+            "a-more",
+            json!({"name": "Общий Контакт", "phones": ["+7 912 300-00-01", "+7 912 555-00-01"]}),
+        ),
+    )
+    .await;
+    post_and_process(
+        &app,
+        appeal(
+            "crm",
+            "b-more",
+            json!({"name": "Общий Контакт", "emails": ["shared1@example.ru", "second@example.ru"]}),
+        ),
+    )
+    .await;
     let a_before = client_state(&app, f.client_a).await;
     let b_before = client_state(&app, f.client_b).await;
 
-    let (status, merged) = api(&app, "POST", "/api/v1/clients/merge", OPERATOR_TOKEN, Some(json!({"into": f.client_a, "from": f.client_b}))).await;
+    let (status, merged) = api(
+        &app,
+        "POST",
+        "/api/v1/clients/merge",
+        OPERATOR_TOKEN,
+        Some(json!({"into": f.client_a, "from": f.client_b})),
+    )
+    .await;
     assert_eq!(status, 200, "{merged}");
     let merge_id = merged["merge_id"].as_i64().unwrap();
     assert!(merged["moved_interests"].as_i64().unwrap() >= 1);
@@ -253,18 +337,54 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     assert_eq!(candidates.len(), 1, "{queue}");
     assert_eq!(candidates[0]["client"]["id"], f.client_a);
     // The email now leads to A alone.
-    let next = post_and_process(&app, appeal("site", "after-merge", json!({"emails": ["second@example.ru"]}))).await;
+    let next = post_and_process(
+        &app,
+        appeal(
+            "site",
+            "after-merge",
+            json!({"emails": ["second@example.ru"]}),
+        ),
+    )
+    .await;
     assert_eq!(next["client_id"], f.client_a, "{next}");
 
     // Merging again or into itself is refused.
-    let (status, _) = api(&app, "POST", "/api/v1/clients/merge", OPERATOR_TOKEN, Some(json!({"into": f.client_a, "from": f.client_b}))).await;
+    let (status, _) = api(
+        &app,
+        "POST",
+        "/api/v1/clients/merge",
+        OPERATOR_TOKEN,
+        Some(json!({"into": f.client_a, "from": f.client_b})),
+    )
+    .await;
     assert_eq!(status, 409);
-    let (status, p) = api(&app, "POST", "/api/v1/clients/merge", OPERATOR_TOKEN, Some(json!({"into": f.client_a, "from": f.client_a}))).await;
+    let (status, p) = api(
+        &app,
+        "POST",
+        "/api/v1/clients/merge",
+        OPERATOR_TOKEN,
+        Some(json!({"into": f.client_a, "from": f.client_a})),
+    )
+    .await;
     assert_eq!((status, p["field"].as_str()), (422, Some("from")));
-    let (status, p) = api(&app, "POST", "/api/v1/clients/merge", OPERATOR_TOKEN, Some(json!({"into": f.client_a, "from": 999_999}))).await;
+    let (status, p) = api(
+        &app,
+        "POST",
+        "/api/v1/clients/merge",
+        OPERATOR_TOKEN,
+        Some(json!({"into": f.client_a, "from": 999_999})),
+    )
+    .await;
     assert_eq!((status, p["field"].as_str()), (422, Some("from")));
 
-    let (status, undone) = api(&app, "POST", &format!("/api/v1/merges/{merge_id}/undo"), OPERATOR_TOKEN, None).await;
+    let (status, undone) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{undone}");
     // The appeal that arrived after the merge joined one of the interests and
     // follows that interest; everything else is back where it was.
@@ -294,11 +414,28 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     assert_eq!(b_after, b_before);
     assert_eq!(a_after["interests"], a_before["interests"]);
     assert_eq!(a_after["appeals"], a_before["appeals"]);
-    assert_eq!(a_after["client"]["contact_persons"], a_before["client"]["contact_persons"]);
+    assert_eq!(
+        a_after["client"]["contact_persons"],
+        a_before["client"]["contact_persons"]
+    );
 
-    let (status, _) = api(&app, "POST", &format!("/api/v1/merges/{merge_id}/undo"), OPERATOR_TOKEN, None).await;
+    let (status, _) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(status, 409, "undo twice");
-    let (status, _) = api(&app, "POST", "/api/v1/merges/999999/undo", OPERATOR_TOKEN, None).await;
+    let (status, _) = api(
+        &app,
+        "POST",
+        "/api/v1/merges/999999/undo",
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -306,12 +443,40 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
 async fn decisions_and_merges_are_audited_with_before_and_after() {
     let app = spawn_web_app().await;
     let f = review_fixture(&app).await;
-    api(&app, "POST", &format!("/api/v1/review/{}/decision", f.review_id), OPERATOR_TOKEN, Some(json!({"action": "link", "client_id": f.client_a}))).await;
-    let (_, merged) = api(&app, "POST", "/api/v1/clients/merge", OPERATOR_TOKEN, Some(json!({"into": f.client_a, "from": f.client_b}))).await;
+    api(
+        &app,
+        "POST",
+        &format!("/api/v1/review/{}/decision", f.review_id),
+        OPERATOR_TOKEN,
+        Some(json!({"action": "link", "client_id": f.client_a})),
+    )
+    .await;
+    let (_, merged) = api(
+        &app,
+        "POST",
+        "/api/v1/clients/merge",
+        OPERATOR_TOKEN,
+        Some(json!({"into": f.client_a, "from": f.client_b})),
+    )
+    .await;
     let merge_id = merged["merge_id"].as_i64().unwrap();
-    api(&app, "POST", &format!("/api/v1/merges/{merge_id}/undo"), OPERATOR_TOKEN, None).await;
+    api(
+        &app,
+        "POST",
+        &format!("/api/v1/merges/{merge_id}/undo"),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
 
-    let (status, audit) = api(&app, "GET", &format!("/api/v1/audit?entity=client&id={}", f.client_a), OPERATOR_TOKEN, None).await;
+    let (status, audit) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/audit?entity=client&id={}", f.client_a),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{audit}");
     let actions: Vec<&str> = audit["items"]
         .as_array()
@@ -319,24 +484,45 @@ async fn decisions_and_merges_are_audited_with_before_and_after() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, vec!["client.merge_undo", "client.merge", "review.decide"]);
+    assert_eq!(
+        actions,
+        vec!["client.merge_undo", "client.merge", "review.decide"]
+    );
     let decision = &audit["items"][2];
     assert_eq!(decision["actor"], "token:operator");
     assert_eq!(decision["entity"], "review_item");
     assert_eq!(decision["entity_id"], f.review_id);
     assert_eq!(decision["before"]["appeal"]["status"], "review");
     assert_eq!(decision["after"]["appeal"]["client_id"], f.client_a);
-    assert!(!decision["before"]["client"]["contact_points"].to_string().contains("shared1@example.ru"));
-    assert!(decision["after"]["client"]["contact_points"].to_string().contains("shared1@example.ru"));
+    assert!(!decision["before"]["client"]["contact_points"]
+        .to_string()
+        .contains("shared1@example.ru"));
+    assert!(decision["after"]["client"]["contact_points"]
+        .to_string()
+        .contains("shared1@example.ru"));
     let merge = &audit["items"][1];
     assert_eq!(merge["before"]["from"]["merged_into"], Value::Null);
     assert_eq!(merge["after"]["from"]["merged_into"], f.client_a);
 
-    let (_, by_appeal) = api(&app, "GET", &format!("/api/v1/audit?entity=appeal&id={}", f.appeal_id), OPERATOR_TOKEN, None).await;
+    let (_, by_appeal) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/audit?entity=appeal&id={}", f.appeal_id),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(by_appeal["items"].as_array().unwrap().len(), 1);
     let (_, all) = api(&app, "GET", "/api/v1/audit", HEAD_TOKEN, None).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
-    let (status, p) = api(&app, "GET", "/api/v1/audit?entity=users", OPERATOR_TOKEN, None).await;
+    let (status, p) = api(
+        &app,
+        "GET",
+        "/api/v1/audit?entity=users",
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!((status, p["field"].as_str()), (422, Some("entity")));
     let (status, p) = api(&app, "GET", "/api/v1/audit?id=5", OPERATOR_TOKEN, None).await;
     assert_eq!((status, p["field"].as_str()), (422, Some("entity")));
@@ -364,7 +550,11 @@ async fn every_endpoint_checks_the_caller_s_role() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status().as_u16(), 401, "{method} {path} without a token");
+        assert_eq!(
+            resp.status().as_u16(),
+            401,
+            "{method} {path} without a token"
+        );
         let (status, _) = api(&app, method, path, MANAGER_TOKEN, body.clone()).await;
         assert_eq!(status, 403, "{method} {path} as a manager");
     }
@@ -385,16 +575,36 @@ async fn a_personal_token_acts_as_its_user_and_is_audited_under_the_login() {
     create_user(&app, "op.smirnov", leadgate::settings::Role::Operator).await;
     create_user(&app, "mgr.lee", leadgate::settings::Role::Manager).await;
     let login = leadgate::users::Login::parse("op.smirnov").unwrap();
-    let token = leadgate::users::issue_token(&app.store, &login, "test").await.unwrap();
-    let mgr = leadgate::users::issue_token(&app.store, &leadgate::users::Login::parse("mgr.lee").unwrap(), "test")
+    let token = leadgate::users::issue_token(&app.store, &login, "test")
         .await
         .unwrap();
+    let mgr = leadgate::users::issue_token(
+        &app.store,
+        &leadgate::users::Login::parse("mgr.lee").unwrap(),
+        "test",
+    )
+    .await
+    .unwrap();
     let f = review_fixture(&app).await;
     let (status, _) = api(&app, "GET", "/api/v1/review", &mgr, None).await;
     assert_eq!(status, 403);
-    let (status, out) = api(&app, "POST", &format!("/api/v1/review/{}/decision", f.review_id), &token, Some(json!({"action": "new_client"}))).await;
+    let (status, out) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/review/{}/decision", f.review_id),
+        &token,
+        Some(json!({"action": "new_client"})),
+    )
+    .await;
     assert_eq!(status, 200, "{out}");
-    let (_, audit) = api(&app, "GET", "/api/v1/audit?entity=review_item", OPERATOR_TOKEN, None).await;
+    let (_, audit) = api(
+        &app,
+        "GET",
+        "/api/v1/audit?entity=review_item",
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(audit["items"][0]["actor"], "op.smirnov");
     // The token is stored as a digest only, and stops working with the account.
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_tokens WHERE token_hash = $1")
@@ -403,7 +613,9 @@ async fn a_personal_token_acts_as_its_user_and_is_audited_under_the_login() {
         .await
         .unwrap();
     assert_eq!(n, 0);
-    leadgate::users::set_active(&app.store, &login, false).await.unwrap();
+    leadgate::users::set_active(&app.store, &login, false)
+        .await
+        .unwrap();
     let (status, _) = api(&app, "GET", "/api/v1/review", &token, None).await;
     assert_eq!(status, 401);
 }

@@ -41,19 +41,56 @@ async fn an_operator_decides_the_queue_by_click_and_by_key_in_chromium() {
     browser
         .wait_for(&format!("#review-item[data-item=\"{}\"]", second.review_id))
         .await;
-    assert_eq!(browser.wait_for("#open-count").await.text().await.unwrap(), "1");
-    assert!(browser.source().await.contains(&format!("Решение по элементу №{} сохранено", first.review_id)));
-    let (_, appeal) = api(&app, "GET", &format!("/api/v1/appeals/{}", first.appeal_id), OPERATOR_TOKEN, None).await;
+    assert_eq!(
+        browser.wait_for("#open-count").await.text().await.unwrap(),
+        "1"
+    );
+    assert!(browser.source().await.contains(&format!(
+        "Решение по элементу №{} сохранено",
+        first.review_id
+    )));
+    let (_, appeal) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/appeals/{}", first.appeal_id),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(appeal["client_id"], first.client_a);
-    assert_eq!(appeal["interest_id"], first.interest_a, "the appeal reached its interest");
-    let (_, interest) = api(&app, "GET", &format!("/api/v1/interests/{}", first.interest_a), OPERATOR_TOKEN, None).await;
-    assert!(interest["feed"].as_array().unwrap().iter().any(|e| e["appeal_id"] == first.appeal_id));
+    assert_eq!(
+        appeal["interest_id"], first.interest_a,
+        "the appeal reached its interest"
+    );
+    let (_, interest) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/interests/{}", first.interest_a),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
+    assert!(interest["feed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["appeal_id"] == first.appeal_id));
 
     // One key: N makes a new client.
     browser.press('n').await;
     browser.wait_for("#queue-empty").await;
-    assert_eq!(browser.wait_for("#open-count").await.text().await.unwrap(), "0");
-    let (_, appeal) = api(&app, "GET", &format!("/api/v1/appeals/{}", second.appeal_id), OPERATOR_TOKEN, None).await;
+    assert_eq!(
+        browser.wait_for("#open-count").await.text().await.unwrap(),
+        "0"
+    );
+    let (_, appeal) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/appeals/{}", second.appeal_id),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
     assert_eq!(appeal["status"], "created", "{appeal}");
     let new_client = appeal["client_id"].as_i64().unwrap();
     assert!(new_client != second.client_a && new_client != second.client_b);

@@ -55,7 +55,13 @@ pub async fn create_user(app: &TestApp, login: &str, role: Role) {
     .unwrap();
 }
 
-pub async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = app
         .client
         .request(method.parse().unwrap(), app.url(path))
@@ -101,12 +107,20 @@ pub async fn review_fixture_n(app: &TestApp, n: u32, name: &str) -> ReviewFixtur
     let email = format!("shared{n}@example.ru");
     let a = post_and_process(
         app,
-        appeal("crm", &format!("a{n}"), json!({"name": "Анна Кузнецова", "phones": [phone]})),
+        appeal(
+            "crm",
+            &format!("a{n}"),
+            json!({"name": "Анна Кузнецова", "phones": [phone]}),
+        ),
     )
     .await;
     let b = post_and_process(
         app,
-        appeal("crm", &format!("b{n}"), json!({"name": "ООО Ромашка", "emails": [email]})),
+        appeal(
+            "crm",
+            &format!("b{n}"),
+            json!({"name": "ООО Ромашка", "emails": [email]}),
+        ),
     )
     .await;
     let c = post_and_process(
