@@ -1,14 +1,14 @@
 //! The review queue, client merges and the audit trail over the API.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiCaller, ValidJson};
+use super::extract::{ApiCaller, PathId, ValidJson};
 use super::AppState;
 use crate::review::{self, MergeOutcome, ReviewAction, ReviewOutcome, ReviewQueue};
 use crate::settings::Role;
@@ -25,12 +25,6 @@ pub fn routes() -> Router<AppState> {
 
 /// Who may work the queue and merge clients (admins may do anything).
 const REVIEWERS: &[Role] = &[Role::Operator];
-
-/// A path id that is not a number is a problem document, like everything else.
-fn path_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|_| ApiError::bad("id", "must be an integer"))
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -80,11 +74,10 @@ pub async fn get_review_queue(
 pub async fn post_review_decision(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
     ValidJson(action): ValidJson<ReviewAction>,
 ) -> Result<Json<ReviewOutcome>, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = path_id(path)?;
     Ok(Json(
         review::decide(&state.pipeline, id, &action, &caller.actor()).await?,
     ))
@@ -127,10 +120,9 @@ pub async fn post_merge(
 pub async fn post_merge_undo(
     State(state): State<AppState>,
     caller: ApiCaller,
-    path: Result<Path<i64>, PathRejection>,
+    PathId(id): PathId,
 ) -> Result<Json<MergeOutcome>, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = path_id(path)?;
     Ok(Json(
         review::undo_merge(&state.store, id, &caller.actor()).await?,
     ))

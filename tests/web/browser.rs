@@ -23,8 +23,20 @@ use serde_json::json;
 
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// The chromedriver process; stopped when dropped, so a test that fails
+/// anywhere (even while starting the browser) leaves no driver behind.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The driver takes its Chromium with it.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn free_port() -> u16 {
@@ -54,16 +66,18 @@ impl Browser {
         let driver_path = binary("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = binary("CHROMIUM", "/usr/bin/chromium");
         let port = free_port();
-        let mut driver = Command::new(&driver_path)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_path.display()));
+        let mut driver = Driver(
+            Command::new(&driver_path)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_path.display())),
+        );
         // Wait for the driver to listen; fail if it died instead.
         let mut ready = false;
         for _ in 0..600 {
-            if let Some(status) = driver.try_wait().unwrap() {
+            if let Some(status) = driver.0.try_wait().unwrap() {
                 panic!("chromedriver exited: {status}");
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -72,10 +86,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if !ready {
-            let _ = driver.kill();
-            panic!("chromedriver did not start listening on port {port}");
-        }
+        assert!(ready, "chromedriver did not start listening on port {port}");
         // fantoccini's HTTP client asks rustls for the process-wide provider,
         // which cannot be guessed when several are compiled in.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -99,19 +110,12 @@ impl Browser {
                 ],
             }),
         );
-        let client = match ClientBuilder::rustls()
+        let client = ClientBuilder::rustls()
             .unwrap()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                panic!("cannot start Chromium through chromedriver: {e}");
-            }
-        };
+            .unwrap_or_else(|e| panic!("cannot start Chromium through chromedriver: {e}"));
         Browser {
             client,
             driver,
@@ -172,17 +176,9 @@ impl Browser {
         self.wait_for("header .who").await;
     }
 
-    pub async fn close(mut self) {
+    /// Ends the browser session politely; dropping also stops the driver.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The driver takes its Chromium with it.
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        drop(self.driver);
     }
 }
