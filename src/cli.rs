@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::settings::{self, ConfigError, Settings};
+use crate::settings::{self, ConfigError, Role, Settings};
 use crate::startup::Application;
 use crate::storage::Store;
+use crate::users::{self, Login, NewUser, Password};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,8 +38,164 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Manage people who log in to the pages and personal API tokens.
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a password (asked for on a terminal, without echo).
+    Add {
+        login: String,
+        /// operator | manager | head | admin
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Display name (default: the login).
+        #[arg(long)]
+        name: Option<String>,
+        /// Department id from [[departments]].
+        #[arg(long)]
+        department: Option<String>,
+        /// Read the password from this file (first line) instead of asking.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Set a new password (also for managers from the configuration); ends the user's sessions.
+    Passwd {
+        login: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List users with their roles.
+    List,
+    /// Stop a user from logging in; ends their sessions and tokens.
+    Disable { login: String },
+    /// Allow a disabled user again.
+    Enable { login: String },
+    /// Issue a personal API token (printed once) acting with the user's role.
+    Token {
+        login: String,
+        /// A label to tell tokens apart.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("`{s}` is not one of operator, manager, head, admin"))
+}
+
+/// The password from `--password-file`, else asked twice on a terminal without
+/// echo, else the first line of standard input (for scripts).
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<Password> {
+    let raw = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            text.lines().next().unwrap_or("").to_string()
+        }
+        None if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+            let again =
+                rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+            if first != again {
+                anyhow::bail!("the passwords differ");
+            }
+            first
+        }
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    Ok(Password::parse(&raw)?)
+}
+
+async fn user_command(settings: &Settings, what: &UserCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    crate::users::sync_from_config(&store, settings)
+        .await
+        .context("syncing managers from the configuration")?;
+    let result = match what {
+        UserCommand::Add {
+            login,
+            role,
+            name,
+            department,
+            password_file,
+        } => {
+            let login = Login::parse(login)?;
+            let password = read_password(password_file.as_deref())?;
+            let user = users::add_user(
+                &store,
+                NewUser {
+                    login,
+                    display_name: name.clone(),
+                    role: *role,
+                    department: department.clone(),
+                    password,
+                },
+            )
+            .await?;
+            println!("user {} ({}) created", user.login, user.role.as_str());
+            Ok(())
+        }
+        UserCommand::Passwd {
+            login,
+            password_file,
+        } => {
+            let login = Login::parse(login)?;
+            let password = read_password(password_file.as_deref())?;
+            users::set_password(&store, &login, &password).await?;
+            println!("password of {} changed", login.as_str());
+            Ok(())
+        }
+        UserCommand::List => {
+            for u in users::list_users(&store).await? {
+                println!(
+                    "{:<24} {:<9} {:<12} {}{}{}  {}",
+                    u.login,
+                    u.role.as_str(),
+                    u.department.as_deref().unwrap_or("-"),
+                    if u.active { "active" } else { "disabled" },
+                    if u.has_password { "" } else { ", no password" },
+                    if u.from_config { ", from config" } else { "" },
+                    u.display_name
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { login } | UserCommand::Enable { login } => {
+            let active = matches!(what, UserCommand::Enable { .. });
+            let login = Login::parse(login)?;
+            users::set_active(&store, &login, active).await?;
+            println!(
+                "{} {}",
+                login.as_str(),
+                if active { "enabled" } else { "disabled" }
+            );
+            Ok(())
+        }
+        UserCommand::Token { login, name } => {
+            let login = Login::parse(login)?;
+            let token = users::issue_token(&store, &login, name).await?;
+            println!("{token}");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +242,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(other) => Err(other.into()),
             }
+        }
+        Command::User { what } => {
+            let settings = load(&cli)?;
+            crate::telemetry::init(&settings.logging);
+            user_command(&settings, what).await
         }
         Command::Migrate => {
             let settings = load(&cli)?;

@@ -92,7 +92,12 @@ pub struct Task {
     pub assignee: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
     pub status: TaskStatus,
+    /// Why the stage engine created it (`stage_entry:payment`, `next_step`,
+    /// `loss_approval`, ...); `manual` for tasks added by hand.
+    pub purpose: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub done_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -103,6 +108,9 @@ pub struct Interaction {
     pub direction: Option<String>,
     pub planned_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
+    /// What a planned interaction is about.
+    pub subject: Option<String>,
+    /// What came of it (set when it is done).
     pub result: Option<String>,
     pub author: Option<String>,
 }

@@ -16,9 +16,9 @@ use sqlx::{Acquire, AnyConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::appeal::{AppealStatus, ContactKey, Intent, NormalizedContact};
+use crate::appeal::{Appeal, AppealStatus, ContactKey, Intent, NormalizedContact};
 use crate::client::ClientKind;
-use crate::dedup::{self, Decision, DecisionKind, Probe};
+use crate::dedup::{self, DecisionKind, Probe};
 use crate::metrics::Metrics;
 use crate::routing::Router;
 use crate::settings::Settings;
@@ -31,6 +31,26 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     router: Arc<Router>,
     wake: Arc<Notify>,
+}
+
+/// Who an appeal is from, once that is decided, by the matcher or by an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// A known client; the person, if known, whose contact point matched.
+    Existing {
+        client_id: i64,
+        person_id: Option<i64>,
+    },
+    NewClient,
+}
+
+impl Resolution {
+    pub fn kind(self) -> DecisionKind {
+        match self {
+            Resolution::Existing { .. } => DecisionKind::ExistingClient,
+            Resolution::NewClient => DecisionKind::NewClient,
+        }
+    }
 }
 
 /// What processing one appeal did.
@@ -58,6 +78,27 @@ impl Pipeline {
             router,
             wake,
         }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Serialises work on these contact keys with every other instance until
+    /// the transaction on `conn` ends (PostgreSQL; SQLite has one writer).
+    pub async fn lock_contact_keys(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[ContactKey],
+    ) -> Result<(), StorageError> {
+        if self.store.backend() == Backend::Postgres {
+            lock_keys(conn, keys.iter()).await?;
+        }
+        Ok(())
     }
 
     /// Works until `shutdown`; the batch in hand is always finished first.
@@ -217,7 +258,7 @@ impl Pipeline {
         if let Some(name) = &decision.new_person {
             record["new_person"] = json!(name);
         }
-        let (client_id, person_id) = match decision.kind {
+        let resolution = match decision.kind {
             DecisionKind::Review => {
                 self.store
                     .open_review_item(conn, appeal.id, &decision.candidates)
@@ -234,16 +275,52 @@ impl Pipeline {
                 });
             }
             DecisionKind::ExistingClient => {
-                self.attach_to_existing(conn, &decision, &appeal.contact, &contact.keys)
+                let client_id = decision.client_id.ok_or(StorageError::Corrupt(
+                    "existing-client decision without a client".into(),
+                ))?;
+                // A colleague at a known company: their own contact person.
+                let person_id = match (decision.person_id, &decision.new_person) {
+                    (None, Some(name)) => {
+                        Some(self.store.ensure_person(conn, client_id, name).await?)
+                    }
+                    (person, _) => person,
+                };
+                Resolution::Existing {
+                    client_id,
+                    person_id,
+                }
+            }
+            DecisionKind::NewClient => Resolution::NewClient,
+        };
+        self.route_decided(conn, appeal, &contact.keys, resolution, record)
+            .await
+    }
+
+    /// The second half of processing, once it is known who the appeal is from:
+    /// the client learns the appeal's contact points (or is created with
+    /// them), the appeal joins the client's open interest or makes a new one,
+    /// and the appeal is finished with `record` as its decision. Runs inside
+    /// the caller's transaction; the operators' review queue calls it too.
+    pub async fn route_decided(
+        &self,
+        conn: &mut AnyConnection,
+        appeal: &Appeal,
+        keys: &[ContactKey],
+        resolution: Resolution,
+        mut record: serde_json::Value,
+    ) -> Result<Processed, StorageError> {
+        let (client_id, person_id) = match resolution {
+            Resolution::Existing {
+                client_id,
+                person_id,
+            } => {
+                self.attach_to_existing(conn, client_id, person_id, &appeal.contact, keys)
                     .await?
             }
-            DecisionKind::NewClient => {
-                self.create_client(conn, &appeal.contact, &contact.keys)
-                    .await?
-            }
+            Resolution::NewClient => self.create_client(conn, &appeal.contact, keys).await?,
         };
         let (status, interest_id) = self
-            .link_or_create_interest(conn, claim, client_id, person_id)
+            .link_or_create_interest(conn, appeal, client_id, person_id)
             .await?;
         record["client_id"] = json!(client_id);
         self.store
@@ -259,7 +336,7 @@ impl Pipeline {
         Ok(Processed {
             appeal_id: appeal.id,
             status,
-            decision: decision.kind,
+            decision: resolution.kind(),
             client_id: Some(client_id),
             interest_id: Some(interest_id),
         })
@@ -270,17 +347,14 @@ impl Pipeline {
     async fn attach_to_existing(
         &self,
         conn: &mut AnyConnection,
-        decision: &Decision,
+        client_id: i64,
+        person_id: Option<i64>,
         card: &crate::appeal::ContactCard,
         keys: &[ContactKey],
     ) -> Result<(i64, Option<i64>), StorageError> {
-        let client_id = decision.client_id.ok_or(StorageError::Corrupt(
-            "existing-client decision without a client".into(),
-        ))?;
-        let person_id = match (decision.person_id, &decision.new_person) {
-            (Some(p), _) => Some(p),
-            (None, Some(name)) => Some(self.store.ensure_person(conn, client_id, name).await?),
-            (None, None) => match card.display_name() {
+        let person_id = match person_id {
+            Some(p) => Some(p),
+            None => match card.display_name() {
                 Some(name) => Some(self.store.ensure_person(conn, client_id, name).await?),
                 None => self.store.first_person(conn, client_id).await?,
             },
@@ -328,11 +402,10 @@ impl Pipeline {
     async fn link_or_create_interest(
         &self,
         conn: &mut AnyConnection,
-        claim: &ClaimedAppeal,
+        appeal: &Appeal,
         client_id: i64,
         person_id: Option<i64>,
     ) -> Result<(AppealStatus, i64), StorageError> {
-        let appeal = &claim.appeal;
         let summary = appeal_summary(appeal);
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
@@ -360,10 +433,10 @@ impl Pipeline {
                 format!("Повторное обращение ({}): {summary}", appeal.channel),
             )
             .await?;
-            let open_tasks = self.store.open_task_count(conn, open.id).await?;
+            let facts = self.store.interest_facts(conn, &open).await?;
             let outcome = self
                 .router
-                .repeat(&open, open_tasks, appeal, now)
+                .repeat(&open, &facts, appeal, now)
                 .map_err(|e| {
                     StorageError::Corrupt(format!("stage engine refused a repeat appeal: {e}"))
                 })?;

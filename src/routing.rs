@@ -10,6 +10,7 @@ use crate::scenario::{
     TransitionError,
 };
 use crate::settings::Settings;
+use crate::storage::InterestFacts;
 
 pub struct Router {
     engine: Engine,
@@ -32,6 +33,10 @@ impl Router {
             })
             .collect();
         Ok(Router { engine, heads })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn scenarios(&self) -> &ScenarioSet {
@@ -89,11 +94,11 @@ impl Router {
     pub fn repeat(
         &self,
         interest: &Interest,
-        open_tasks: u32,
+        facts: &InterestFacts,
         appeal: &Appeal,
         now: DateTime<Utc>,
     ) -> Result<Outcome, TransitionError> {
-        let snapshot = self.snapshot(interest, open_tasks);
+        let snapshot = self.snapshot(interest, facts);
         self.engine.decide(
             &snapshot,
             &Command::RepeatAppeal {
@@ -103,7 +108,9 @@ impl Router {
         )
     }
 
-    pub fn snapshot(&self, interest: &Interest, open_tasks: u32) -> InterestSnapshot {
+    /// What the engine sees of a stored interest; the head comes from the
+    /// configured department of the responsible.
+    pub fn snapshot(&self, interest: &Interest, facts: &InterestFacts) -> InterestSnapshot {
         let responsible = interest.responsible.clone().unwrap_or_default();
         InterestSnapshot {
             scenario_id: interest.scenario.clone(),
@@ -114,10 +121,10 @@ impl Router {
                 InterestStatus::Won => crate::scenario::InterestStatus::Won,
                 InterestStatus::Lost => crate::scenario::InterestStatus::Lost,
             },
-            open_tasks,
-            planned_interactions: 0,
-            orders: Vec::new(),
-            is_client: true,
+            open_tasks: facts.open_tasks,
+            planned_interactions: facts.planned_interactions,
+            orders: facts.orders.clone(),
+            is_client: facts.is_client,
             head: self.head_of(&responsible),
             responsible,
         }

@@ -254,6 +254,40 @@ impl Default for PipelineSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TaskSettings {
+    /// How often the overdue sweeper marks late tasks overdue and notifies
+    /// the responsible (every instance sweeps; each task is reported once).
+    pub overdue_sweep_interval_ms: u64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        Self {
+            overdue_sweep_interval_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebSettings {
+    /// A login lasts this long; then the browser is sent to the login page.
+    pub session_hours: u32,
+    /// Send the session cookie only over HTTPS. Turn on behind a TLS proxy.
+    pub secure_cookies: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            session_hours: 12,
+            secure_cookies: false,
+        }
+    }
+}
+
 /// Maps a site form's field names onto the appeal's contact card.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -312,9 +346,11 @@ pub struct Settings {
     pub matching: MatchingSettings,
     pub routing: RoutingSettings,
     pub pipeline: PipelineSettings,
+    pub web: WebSettings,
     pub managers: Vec<ManagerSettings>,
     pub departments: Vec<DepartmentSettings>,
     pub forms: BTreeMap<String, FormSettings>,
+    pub tasks: TaskSettings,
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
@@ -445,9 +481,11 @@ pub fn load_from_str(
     let matching = section::<MatchingSettings>(&mut table, "matching", &mut problems);
     let routing = section::<RoutingSettings>(&mut table, "routing", &mut problems);
     let pipeline = section::<PipelineSettings>(&mut table, "pipeline", &mut problems);
+    let web = section::<WebSettings>(&mut table, "web", &mut problems);
     let managers = section::<Vec<ManagerSettings>>(&mut table, "managers", &mut problems);
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
+    let tasks = section::<TaskSettings>(&mut table, "tasks", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     for key in table.keys() {
@@ -465,9 +503,11 @@ pub fn load_from_str(
         matching,
         routing,
         pipeline,
+        web,
         managers,
         departments,
         forms,
+        tasks,
         scenarios,
         calendar,
     };
@@ -746,8 +786,20 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             "must not be positive".into(),
         );
     }
+    if s.tasks.overdue_sweep_interval_ms < 10 {
+        push(
+            "tasks.overdue_sweep_interval_ms".into(),
+            "must be at least 10".into(),
+        );
+    }
     if s.pipeline.batch_size == 0 {
         push("pipeline.batch_size".into(), "must be at least 1".into());
+    }
+    if s.web.session_hours == 0 || s.web.session_hours > 24 * 90 {
+        push(
+            "web.session_hours".into(),
+            "must be between 1 and 2160 (90 days)".into(),
+        );
     }
     if tracing_subscriber::EnvFilter::try_new(&s.logging.level).is_err() {
         push(

@@ -16,6 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::routing::Router;
 use crate::settings::Settings;
 use crate::sources::{self, SourceContext};
+use crate::stage::{spawn_sweeper, Stage};
 use crate::storage::{StorageError, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +40,6 @@ pub struct Application {
     state: AppState,
     store: Store,
     settings: Arc<Settings>,
-    wake: Arc<Notify>,
-    router: Arc<Router>,
     intake_writer: JoinHandle<()>,
     run_pipeline: bool,
 }
@@ -65,11 +64,21 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
+        let pipeline = Pipeline::new(
+            store.clone(),
+            settings.clone(),
+            router.clone(),
+            metrics.clone(),
+            wake,
+        );
+        let stage = Arc::new(Stage::new(store.clone(), settings.clone(), router.clone()));
         let state = AppState {
             settings: settings.clone(),
             store: store.clone(),
             intake,
             metrics,
+            stage,
+            pipeline,
         };
         Ok(Application {
             listener,
@@ -77,8 +86,6 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline: true,
         })
@@ -107,24 +114,20 @@ impl Application {
             state,
             store,
             settings,
-            wake,
-            router,
             intake_writer,
             run_pipeline,
             ..
         } = self;
         let sources = sources::build(&settings);
         let worker_stop = CancellationToken::new();
-        let worker = run_pipeline.then(|| {
-            let pipeline = Pipeline::new(
-                store.clone(),
-                settings.clone(),
-                router,
-                state.metrics.clone(),
-                wake,
-            );
-            tokio::spawn(pipeline.run(worker_stop.clone()))
-        });
+        let worker =
+            run_pipeline.then(|| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())));
+        let sweeper_stop = CancellationToken::new();
+        let sweeper = spawn_sweeper(
+            state.stage.clone(),
+            Duration::from_millis(settings.tasks.overdue_sweep_interval_ms),
+            sweeper_stop.clone(),
+        );
         let source_stop = CancellationToken::new();
         let mut source_tasks = Vec::new();
         for source in &sources {
@@ -153,6 +156,8 @@ impl Application {
         drop(sources);
         let _ = tokio::time::timeout(grace, intake_writer).await;
         worker_stop.cancel();
+        sweeper_stop.cancel();
+        let _ = tokio::time::timeout(grace, sweeper).await;
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(grace, worker).await;
         }

@@ -78,6 +78,8 @@ struct Scored {
     person_id: Option<i64>,
     /// Whether `person_id` was chosen by an agreeing name.
     name_agrees: bool,
+    /// The appeal's contact points this client carries.
+    points: Vec<(MatchField, String)>,
 }
 
 pub fn decide(
@@ -150,7 +152,11 @@ pub fn decide(
         new_person,
         matched_on,
         score,
-        candidates: candidates.iter().map(|s| s.client_id).collect(),
+        candidates: {
+            let mut ids: Vec<i64> = candidates.iter().map(|s| s.client_id).collect();
+            ids.sort_unstable();
+            ids
+        },
         scores: scored
             .iter()
             .map(|s| CandidateScore {
@@ -190,11 +196,14 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
                 Some(NameAgreement::Exact | NameAgreement::Compatible)
             )
         };
+        // That only settles a point they share: a key the best candidate
+        // does not carry says the appeal is (also) about another client.
+        let shares_only_best_points = |s: &Scored| s.points.iter().all(|p| best.points.contains(p));
         let rival = scored.iter().any(|s| {
             s.client_id != best.client_id
                 && s.identified
-                && s.score >= review
-                && (named(s) || !named(best))
+                && (!shares_only_best_points(s)
+                    || (s.score >= review && !(named(best) && !named(s))))
         });
         if rival {
             return Outcome::Review("the appeal's contact points belong to different clients");
@@ -267,12 +276,16 @@ fn score_client(
     let mut fields: BTreeMap<MatchField, Evidence> = BTreeMap::new();
     // Fewest clients sharing a name key with the appeal, for name frequency.
     let mut name_shared: Option<usize> = None;
+    let mut points: Vec<(MatchField, String)> = Vec::new();
     for kh in hits.iter().filter(|k| !k.crowded) {
         let Some(hit) = kh.hits.iter().find(|h| h.client_id == client_id) else {
             continue;
         };
         let shared = kh.shared_by();
         let field = kh.key.field;
+        if field.identifies() {
+            points.push((field, kh.key.value.clone()));
+        }
         if field == MatchField::Name {
             name_shared = Some(name_shared.map_or(shared, |n| n.min(shared)));
             continue;
@@ -389,6 +402,7 @@ fn score_client(
         name,
         person_id,
         name_agrees,
+        points,
     }
 }
 
@@ -632,6 +646,26 @@ mod tests {
         assert_eq!(d.candidates, vec![7, 8]);
         assert_eq!(d.client_id, None);
         assert_eq!(d.matched_on, vec![MatchField::Phone, MatchField::Email]);
+    }
+
+    #[test]
+    fn a_name_does_not_dismiss_another_clients_own_key() {
+        let base = Base(vec![
+            (1, 10, "Анна Кузнецова", vec![phone("+79123000001")]),
+            (
+                2,
+                20,
+                "ООО Ромашка",
+                vec![key(MatchField::Email, "shared@example.ru")],
+            ),
+        ]);
+        for name in ["Анна К.", "Мария Сидорова", "Кузнецова Анна"] {
+            let d = base.run(
+                &probe(Some(name), &["+79123000001"], &["shared@example.ru"]),
+                &settings(),
+            );
+            assert_eq!(d.kind, DecisionKind::Review, "{name}: {d:?}");
+        }
     }
 
     #[test]

@@ -119,8 +119,10 @@ pub struct Decision {
     pub matched_on: Vec<MatchField>,
     /// Total score of the chosen (or best) candidate.
     pub score: Option<f64>,
-    /// Candidate clients, best first.
+    /// Candidate clients (for a review: the ones an operator chooses
+    /// among), by id as before; `scores` ranks them.
     pub candidates: Vec<i64>,
+    /// Every scored candidate, best first.
     #[serde(default)]
     pub scores: Vec<CandidateScore>,
     pub evidence: Vec<Evidence>,

@@ -74,14 +74,26 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
         .map_err(|_| ApiError::PayloadTooLarge { limit })
 }
 
-/// An API caller authenticated by `Authorization: Bearer <token>`.
+/// An API caller authenticated by `Authorization: Bearer <token>`: a token from
+/// `[api] tokens`, or a personal token of a user (`leadgate user token`).
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
     pub name: String,
     pub role: Role,
+    /// The user behind a personal token; `None` for configured tokens.
+    pub login: Option<String>,
+    pub department: Option<String>,
 }
 
 impl ApiCaller {
+    /// Who did it, for audit records: the user's login, or `token:<name>`.
+    pub fn actor(&self) -> String {
+        match &self.login {
+            Some(login) => login.clone(),
+            None => format!("token:{}", self.name),
+        }
+    }
+
     pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
         if self.role == Role::Admin || allowed.contains(&self.role) {
             Ok(())
@@ -119,9 +131,41 @@ impl FromRequestParts<AppState> for ApiCaller {
                 found = Some(ApiCaller {
                     name: token.name.clone(),
                     role: token.role,
+                    login: None,
+                    department: None,
                 });
             }
         }
-        found.ok_or(ApiError::Unauthorized)
+        if let Some(caller) = found {
+            return Ok(caller);
+        }
+        // Personal tokens are looked up by their digest, so no comparison of
+        // the secret itself happens in the database.
+        let user = crate::users::user_for_token(&state.store, presented)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(ApiCaller {
+            name: user.login.clone(),
+            role: user.role,
+            login: Some(user.login),
+            department: user.department,
+        })
+    }
+}
+
+/// A numeric id from the path; anything else is a 400 problem naming `id`.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad("id", e.body_text()))?;
+        raw.parse::<i64>()
+            .map(PathId)
+            .map_err(|_| ApiError::bad("id", format!("`{raw}` is not a numeric id")))
     }
 }

@@ -4,6 +4,8 @@ pub mod error;
 pub mod extract;
 mod health;
 mod records;
+mod review;
+pub(crate) mod stage;
 
 use std::sync::Arc;
 
@@ -14,8 +16,10 @@ use utoipa::OpenApi;
 
 use crate::intake::Intake;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::sources::Source;
+use crate::stage::Stage;
 use crate::storage::Store;
 
 /// What every handler can reach.
@@ -25,12 +29,19 @@ pub struct AppState {
     pub store: Store,
     pub intake: Intake,
     pub metrics: Arc<Metrics>,
+    /// Interests' stages, tasks and interactions (API, board, sweeper).
+    pub stage: Arc<Stage>,
+    /// For actions that continue an appeal's processing (review decisions).
+    pub pipeline: Pipeline,
 }
 
 pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(records::routes())
+        .merge(stage::routes())
+        .merge(review::routes())
+        .merge(crate::web::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json));
     for source in sources {
         if let Some(routes) = source.routes() {
@@ -61,7 +72,21 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         crate::sources::forms::post_form,
         records::get_client,
         records::find_clients,
-        records::get_interest,
+        stage::get_interest,
+        stage::list_interests,
+        stage::post_event,
+        stage::transition,
+        stage::close_lost,
+        stage::decide_loss,
+        stage::add_interaction,
+        stage::add_task,
+        stage::list_tasks,
+        stage::complete_task,
+        review::get_review_queue,
+        review::post_review_decision,
+        review::post_merge,
+        review::post_merge_undo,
+        review::get_audit,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -1,24 +1,22 @@
 //! Read access to clients and interests.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Problem};
-use super::extract::ApiCaller;
+use super::extract::{ApiCaller, PathId};
 use super::AppState;
 use crate::appeal::{ContactCard, ContactKind};
 use crate::client::Client;
 use crate::settings::Role;
-use crate::storage::InterestDetails;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/clients", get(find_clients))
         .route("/api/v1/clients/{id}", get(get_client))
-        .route("/api/v1/interests/{id}", get(get_interest))
 }
 
 /// A client with its contact persons and every contact point.
@@ -29,7 +27,7 @@ pub fn routes() -> Router<AppState> {
 pub async fn get_client(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
 ) -> Result<Json<Client>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
     state
@@ -83,23 +81,4 @@ pub async fn find_clients(
         .filter(|k| matches!(k.kind, ContactKind::Phone | ContactKind::Email))
         .collect();
     Ok(Json(state.store.clients_with_points(&keys).await?))
-}
-
-/// An interest with its tasks, interactions and feed.
-#[utoipa::path(get, path = "/api/v1/interests/{id}", tag = "interests",
-    params(("id" = i64, Path)),
-    responses((status = 200, body = InterestDetails), (status = 404, body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = [])))]
-pub async fn get_interest(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    Path(id): Path<i64>,
-) -> Result<Json<InterestDetails>, ApiError> {
-    caller.require(&[Role::Manager, Role::Head, Role::Operator])?;
-    state
-        .store
-        .interest(id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("interest"))
 }

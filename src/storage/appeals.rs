@@ -144,6 +144,21 @@ impl Store {
         row.as_ref().map(appeal_from_row).transpose()
     }
 
+    /// The appeal as the transaction on `conn` sees it.
+    pub(crate) async fn appeal_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> Result<Option<Appeal>> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.as_ref().map(appeal_from_row).transpose()
+    }
+
     pub async fn raw_payload(&self, id: i64) -> Result<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT raw_payload FROM appeals WHERE id = $1")

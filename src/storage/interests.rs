@@ -41,11 +41,11 @@ pub struct InterestDetails {
     pub feed: Vec<FeedEntry>,
 }
 
-const INTEREST_COLUMNS: &str =
+pub(super) const INTEREST_COLUMNS: &str =
     "id, client_id, person_id, scenario, stage, status, responsible_login, \
      potential_amount, channel, source, created_at, updated_at";
 
-fn interest_from_row(row: &AnyRow) -> Result<Interest> {
+pub(super) fn interest_from_row(row: &AnyRow) -> Result<Interest> {
     let status: String = row.try_get("status")?;
     Ok(Interest {
         id: row.try_get("id")?,
@@ -64,7 +64,27 @@ fn interest_from_row(row: &AnyRow) -> Result<Interest> {
     })
 }
 
-fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+pub(super) const TASK_COLUMNS: &str =
+    "id, interest_id, title, assignee_login, due_at, status, purpose, created_at, done_at, done_by";
+
+pub(super) fn task_from_row(r: &AnyRow) -> Result<Task> {
+    let status: String = r.try_get("status")?;
+    Ok(Task {
+        id: r.try_get("id")?,
+        interest_id: r.try_get("interest_id")?,
+        title: r.try_get("title")?,
+        assignee: r.try_get("assignee_login")?,
+        due_at: opt_time(r, "due_at")?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StorageError::Corrupt("task status".into()))?,
+        purpose: r.try_get("purpose")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        done_at: opt_time(r, "done_at")?,
+        done_by: r.try_get("done_by")?,
+    })
+}
+
+pub(super) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(row.try_get::<Option<i64>, _>(col)?.map(from_ms))
 }
 
@@ -297,9 +317,26 @@ impl Store {
                 .await?;
             }
         }
+        if let Some(result) = &outcome.interaction_result {
+            // The engine reported the result of "the current" interaction:
+            // the earliest one still planned (planned before this outcome).
+            sqlx::query(
+                "UPDATE interactions SET done_at = $1, result = $2 WHERE id = \
+                 (SELECT id FROM interactions WHERE interest_id = $3 AND done_at IS NULL \
+                  AND planned_at IS NOT NULL ORDER BY planned_at, id LIMIT 1)",
+            )
+            .bind(now)
+            .bind(result)
+            .bind(interest_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if let Some(order) = &outcome.order_update {
+            self.upsert_order(conn, interest_id, order).await?;
+        }
         for planned in &outcome.interactions_to_plan {
             sqlx::query(
-                "INSERT INTO interactions (interest_id, kind, planned_at, result, author, created_at) \
+                "INSERT INTO interactions (interest_id, kind, planned_at, subject, author, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(interest_id)
@@ -353,30 +390,17 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let interest = interest_from_row(&row)?;
-        let tasks = sqlx::query(
-            "SELECT id, interest_id, title, assignee_login, due_at, status, created_at \
-             FROM tasks WHERE interest_id = $1 ORDER BY id",
-        )
+        let tasks = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE interest_id = $1 ORDER BY id"
+        ))
         .bind(id)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            let status: String = r.try_get("status")?;
-            Ok(Task {
-                id: r.try_get("id")?,
-                interest_id: r.try_get("interest_id")?,
-                title: r.try_get("title")?,
-                assignee: r.try_get("assignee_login")?,
-                due_at: opt_time(r, "due_at")?,
-                status: TaskStatus::parse(&status)
-                    .ok_or_else(|| StorageError::Corrupt("task status".into()))?,
-                created_at: from_ms(r.try_get("created_at")?),
-            })
-        })
+        .map(task_from_row)
         .collect::<Result<Vec<_>>>()?;
         let interactions = sqlx::query(
-            "SELECT id, interest_id, kind, direction, planned_at, done_at, result, author \
+            "SELECT id, interest_id, kind, direction, planned_at, done_at, subject, result, author \
              FROM interactions WHERE interest_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -391,6 +415,7 @@ impl Store {
                 direction: r.try_get("direction")?,
                 planned_at: opt_time(r, "planned_at")?,
                 done_at: opt_time(r, "done_at")?,
+                subject: r.try_get("subject")?,
                 result: r.try_get("result")?,
                 author: r.try_get("author")?,
             })

@@ -210,6 +210,55 @@ impl Store {
         self.insert_match_keys(conn, &rows).await
     }
 
+    /// Recomputes every derived key of one client from what it holds now;
+    /// for changes that move persons and points between clients (merge, undo).
+    pub(crate) async fn rewrite_match_keys(
+        &self,
+        conn: &mut AnyConnection,
+        client_id: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM match_keys WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *conn)
+            .await?;
+        let client: Option<(String, String)> =
+            sqlx::query_as("SELECT kind, name FROM clients WHERE id = $1")
+                .bind(client_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((kind, name)) = client else {
+            return Ok(());
+        };
+        let persons: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM contact_persons WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let emails: Vec<(String, String)> = sqlx::query_as(
+            "SELECT value, raw FROM contact_points WHERE client_id = $1 AND kind = 'email'",
+        )
+        .bind(client_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut rows: Vec<KeyRow> = Vec::new();
+        if let Some(kind) = ClientKind::parse(&kind) {
+            rows.extend(company_rows(client_id, kind, &name));
+        }
+        for (pid, name) in &persons {
+            rows.extend(person_rows(client_id, *pid, name));
+        }
+        let keys: Vec<ContactKey> = emails
+            .into_iter()
+            .map(|(value, raw)| ContactKey {
+                kind: crate::appeal::ContactKind::Email,
+                value,
+                raw,
+            })
+            .collect();
+        rows.extend(domain_rows(client_id, &keys));
+        self.insert_match_keys(conn, &rows).await
+    }
+
     /// Writes the derived keys of clients created before the matching keys
     /// existed; resumable, and a no-op once done.
     pub(crate) async fn backfill_match_keys(&self) -> Result<()> {

@@ -6,10 +6,14 @@
 //! and JSON as text so that decoding is identical on both backends.
 
 mod appeals;
+mod audit;
 mod clients;
 mod interests;
 mod matching;
+mod merges;
 mod review;
+mod sessions;
+mod stage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -25,8 +29,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
+pub use audit::{AuditEntry, NewAuditEntry};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
+pub use merges::{MergeRecord, MovedRecords};
+pub use review::ReviewRow;
+pub use sessions::SessionUser;
+pub use stage::{
+    InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

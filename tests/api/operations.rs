@@ -71,3 +71,116 @@ async fn openapi_documents_every_endpoint() {
     }
     assert!(doc["components"]["schemas"].get("AppealRequest").is_some());
 }
+
+/// Type=notify: READY=1 arrives only once the port answers, the watchdog is
+/// pinged, and SIGTERM ends the process with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_speaks_the_systemd_notify_protocol() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let db = crate::helpers::fresh_db().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // systemd names the watched process in WATCHDOG_PID; `exec` keeps the
+    // shell's pid for the daemon.
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" --config \"$1\" run"])
+        .arg(env!("CARGO_BIN_EXE_leadgate"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config/leadgate.toml"))
+        .env("LEADGATE__DATABASE__URL", &db.url)
+        .env("LEADGATE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LEADGATE__LOGGING__LEVEL", "warn")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while !messages.iter().any(|m: &String| m.contains("READY=1")) {
+        let n = socket.recv(&mut buf).expect("READY=1 within 30 s");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // Ready means ready: the port answers and migrations ran.
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let n = socket.recv(&mut buf).expect("a watchdog ping");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1"));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn the_systemd_unit_is_valid() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/leadgate.service"
+    ))
+    .unwrap();
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "User=leadgate",
+        "StateDirectory=leadgate",
+        "ConfigurationDirectory=leadgate",
+        "ExecStartPre=/usr/local/bin/leadgate check-config",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=",
+    ] {
+        assert!(unit.contains(key), "{key} missing from the unit");
+    }
+    let Ok(analyze) = which("systemd-analyze") else {
+        return;
+    };
+    // Verify with the freshly built binary in place of /usr/local/bin/leadgate.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("leadgate.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/leadgate", env!("CARGO_BIN_EXE_leadgate")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(analyze)
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("leadgate.service"))
+        // The test machine may have no leadgate user or postgresql unit.
+        .filter(|l| {
+            !l.contains("User")
+                && !l.contains("postgresql.service")
+                && !l.contains("network-online")
+        })
+        .collect();
+    assert!(problems.is_empty(), "{text}");
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

@@ -374,3 +374,66 @@ async fn a_client_merged_into_another_is_no_candidate() {
     assert_eq!(again["decision"]["kind"], "new_client");
     assert_ne!(again["client_id"], first["client_id"]);
 }
+
+#[tokio::test]
+async fn a_merge_moves_the_matching_keys_and_undo_moves_them_back() {
+    let app = spawn_app().await;
+    let a = processed(
+        &app,
+        "g-1",
+        json!({"name": "Иван Петров", "company": "ООО Север", "emails": ["ivan@sever.ru"]}),
+    )
+    .await;
+    let b = processed(
+        &app,
+        "g-2",
+        json!({"name": "Олег Смирнов", "company": "ООО Юг", "emails": ["oleg@yug.ru"]}),
+    )
+    .await;
+    let (into, from) = (
+        a["client_id"].as_i64().unwrap(),
+        b["client_id"].as_i64().unwrap(),
+    );
+    let merged: Value = app
+        .client
+        .post(app.url("/api/v1/clients/merge"))
+        .bearer_auth(helpers::TOKEN)
+        .json(&json!({"into": into, "from": from}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let merge_id = merged["merge_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{merged}"));
+    // A colleague from b's old domain now finds the merged client.
+    let c = processed(
+        &app,
+        "g-3",
+        json!({"name": "Анна", "emails": ["anna@yug.ru"]}),
+    )
+    .await;
+    assert_eq!(c["client_id"], into, "{c}");
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/merges/{merge_id}/undo")))
+        .bearer_auth(helpers::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let d = processed(
+        &app,
+        "g-4",
+        json!({"name": "Пётр", "emails": ["petr@yug.ru"]}),
+    )
+    .await;
+    // b has its domain back; Анна's address, learned after the merge, stays
+    // with the merged-into client, so the domain is now on both: an operator
+    // decides.
+    assert_eq!(d["decision"]["kind"], "review", "{d}");
+    let decision = stored_decision(&app, &d).await;
+    assert_eq!(decision["candidates"], json!([into, from]));
+}

@@ -383,6 +383,8 @@ mod tests {
         assert_eq!(cmp("Иван", "Иванов Иван"), GivenOnly);
         assert_eq!(cmp("Мария Иванова", "Мария Петрова"), GivenOnly);
         assert_eq!(cmp("Иван", "Иван"), Exact);
+        assert_eq!(cmp("Анна К.", "Анна Кузнецова"), GivenOnly);
+        assert_eq!(cmp("Иванов И.", "Иванов Иван"), Compatible);
     }
 
     #[test]

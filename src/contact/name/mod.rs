@@ -79,6 +79,7 @@ struct Keys {
 impl PersonName {
     pub fn parse(raw: &str) -> PersonName {
         let tokens = name_tokens(truncate_chars(raw, MAX_NAME_CHARS));
+        let word_first = matches!(tokens.first(), Some(Token::Word(_)));
         let mut words: Vec<String> = Vec::with_capacity(MAX_NAME_WORDS);
         let mut initials: Vec<char> = Vec::with_capacity(2);
         for t in tokens {
@@ -87,11 +88,24 @@ impl PersonName {
                 Token::Initial(c) => initials.push(c),
             }
         }
-        let mut initials = initials.into_iter();
 
         let mut name = PersonName::default();
         let infos: Vec<WordInfo> = words.iter().map(|w| WordInfo::of(w)).collect();
-        let layout = if words.len() == 1 && initials.len() > 0 {
+        // «Анна К.»: a given name followed by one initial is the surname's
+        // initial, which we do not keep; the word is the given name.
+        let given_and_surname_initial = words.len() == 1
+            && initials.len() == 1
+            && word_first
+            && infos
+                .first()
+                .is_some_and(|i| i.in_dictionary && !i.surname_like);
+        if given_and_surname_initial {
+            initials.clear();
+        }
+        let mut initials = initials.into_iter();
+        let layout = if given_and_surname_initial {
+            &[Role::Given][..]
+        } else if words.len() == 1 && initials.len() > 0 {
             // «Иванов И.О.», «И.О. Иванов»: the word is the surname.
             &[Role::Surname][..]
         } else {

@@ -1,6 +1,6 @@
 //! The JSON API: other systems post appeals directly.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use super::Source;
 use crate::appeal::{AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal};
 use crate::dedup::DecisionKind;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiCaller, ValidJson};
+use crate::http::extract::{ApiCaller, PathId, ValidJson};
 use crate::http::AppState;
 use crate::settings::Role;
 
@@ -61,7 +61,7 @@ pub struct AcceptedResponse {
     pub status: AppealStatus,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecisionView {
     pub kind: DecisionKind,
     pub matched_on: Vec<String>,
@@ -69,7 +69,7 @@ pub struct DecisionView {
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AppealView {
     pub id: i64,
     pub status: AppealStatus,
@@ -174,7 +174,7 @@ pub async fn post_appeal(
 pub async fn get_appeal(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
 ) -> Result<Json<AppealView>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
     let appeal = state
@@ -182,37 +182,43 @@ pub async fn get_appeal(
         .appeal(id)
         .await?
         .ok_or(ApiError::NotFound("appeal"))?;
-    let decision = appeal.decision.as_ref().and_then(|d| {
-        let kind: DecisionKind = serde_json::from_value(d.get("kind")?.clone()).ok()?;
-        let matched_on = d
-            .get("matched_on")
-            .and_then(|m| m.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
+    Ok(Json(AppealView::from(appeal)))
+}
+
+impl From<crate::appeal::Appeal> for AppealView {
+    fn from(appeal: crate::appeal::Appeal) -> Self {
+        let decision = appeal.decision.as_ref().and_then(|d| {
+            let kind: DecisionKind = serde_json::from_value(d.get("kind")?.clone()).ok()?;
+            let matched_on = d
+                .get("matched_on")
+                .and_then(|m| m.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let score = d.get("score").and_then(|s| s.as_f64());
+            Some(DecisionView {
+                kind,
+                matched_on,
+                score,
             })
-            .unwrap_or_default();
-        let score = d.get("score").and_then(|s| s.as_f64());
-        Some(DecisionView {
-            kind,
-            matched_on,
-            score,
-        })
-    });
-    Ok(Json(AppealView {
-        id: appeal.id,
-        status: appeal.status,
-        channel: appeal.channel,
-        source: appeal.source,
-        external_id: appeal.external_id,
-        received_at: appeal.received_at,
-        client_id: appeal.client_id,
-        interest_id: appeal.interest_id,
-        decision,
-        contact: appeal.contact,
-        subject: appeal.subject,
-        text: appeal.text,
-        attributes: appeal.attributes,
-    }))
+        });
+        AppealView {
+            id: appeal.id,
+            status: appeal.status,
+            channel: appeal.channel,
+            source: appeal.source,
+            external_id: appeal.external_id,
+            received_at: appeal.received_at,
+            client_id: appeal.client_id,
+            interest_id: appeal.interest_id,
+            decision,
+            contact: appeal.contact,
+            subject: appeal.subject,
+            text: appeal.text,
+            attributes: appeal.attributes,
+        }
+    }
 }
