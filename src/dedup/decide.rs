@@ -203,7 +203,7 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
             s.client_id != best.client_id
                 && s.identified
                 && (!shares_only_best_points(s)
-                    || (s.score >= review && !(named(best) && !named(s))))
+                    || (s.score >= review && (named(s) || !named(best))))
         });
         if rival {
             return Outcome::Review("the appeal's contact points belong to different clients");
