@@ -13,15 +13,18 @@ use axum::{Form, Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-async fn serve(app: Router) -> String {
+async fn bind() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind fake");
     let addr = listener.local_addr().expect("addr");
+    (listener, format!("http://{addr}"))
+}
+
+fn serve(listener: tokio::net::TcpListener, app: Router) {
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("fake serves");
     });
-    format!("http://{addr}")
 }
 
 // ---------------------------------------------------------------- Telegram
@@ -53,8 +56,9 @@ impl FakeTelegram {
     pub async fn start(token: &str) -> FakeTelegram {
         let inner = Arc::new(Mutex::new(TgInner::default()));
         let arrived = Arc::new(Notify::new());
-        let mut fake = FakeTelegram {
-            url: String::new(),
+        let (listener, url) = bind().await;
+        let fake = FakeTelegram {
+            url,
             token: token.to_string(),
             inner,
             arrived,
@@ -62,7 +66,7 @@ impl FakeTelegram {
         let app = Router::new()
             .route("/{bot}/{method}", post(tg_method))
             .with_state(fake.clone());
-        fake.url = serve(app).await;
+        serve(listener, app);
         fake
     }
 
@@ -87,15 +91,16 @@ fn tg_error(status: StatusCode, description: &str, parameters: Option<Value>) ->
 async fn tg_method(
     State(fake): State<FakeTelegram>,
     Path((bot, method)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     if bot != format!("bot{}", fake.token) {
         return tg_error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     }
-    let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
-    match method.as_str() {
-        "getUpdates" => tg_get_updates(fake, params).await,
-        "sendMessage" => {
+    let params = tg_params(request).await;
+    // Bot API method names are case-insensitive.
+    match method.to_ascii_lowercase().as_str() {
+        "getupdates" => tg_get_updates(fake, params).await,
+        "sendmessage" => {
             let mut inner = fake.inner.lock().unwrap();
             if inner.send_failures_left > 0 {
                 inner.send_failures_left -= 1;
@@ -124,7 +129,7 @@ async fn tg_method(
             }}))
             .into_response()
         }
-        "setWebhook" => {
+        "setwebhook" => {
             let url = params["url"].as_str().unwrap_or("").to_string();
             let secret = params["secret_token"].as_str().map(str::to_string);
             fake.inner.lock().unwrap().webhook = Some((url, secret));
@@ -132,6 +137,38 @@ async fn tg_method(
         }
         _ => tg_error(StatusCode::NOT_FOUND, "Not Found", None),
     }
+}
+
+/// The Bot API takes parameters as JSON, urlencoded or multipart/form-data.
+async fn tg_params(request: axum::extract::Request) -> Value {
+    use axum::extract::FromRequest;
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if content_type.starts_with("multipart/form-data") {
+        let mut map = serde_json::Map::new();
+        if let Ok(mut multipart) = axum::extract::Multipart::from_request(request, &()).await {
+            while let Ok(Some(field)) = multipart.next_field().await {
+                let name = field.name().unwrap_or("").to_string();
+                let text = field.text().await.unwrap_or_default();
+                map.insert(name, Value::String(text));
+            }
+        }
+        return Value::Object(map);
+    }
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let map = form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        return Value::Object(map);
+    }
+    serde_json::from_slice(&body).unwrap_or(json!({}))
 }
 
 async fn tg_get_updates(fake: FakeTelegram, params: Value) -> Response {
@@ -222,8 +259,9 @@ impl FakeVk {
             ts: 100,
             ..VkInner::default()
         }));
-        let mut fake = FakeVk {
-            url: String::new(),
+        let (listener, url) = bind().await;
+        let fake = FakeVk {
+            url,
             token: token.to_string(),
             inner,
         };
@@ -231,7 +269,7 @@ impl FakeVk {
             .route("/method/{method}", post(vk_method))
             .route("/lp", get(vk_a_check))
             .with_state(fake.clone());
-        fake.url = serve(app).await;
+        serve(listener, app);
         fake
     }
 

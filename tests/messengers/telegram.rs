@@ -254,6 +254,9 @@ async fn long_polling_takes_jumping_ids_and_survives_conflicts() {
     assert!(fake.inner.lock().unwrap().conflicts_answered >= 1);
     assert!(fake.inner.lock().unwrap().queue.is_empty());
     let settings = app.settings.clone();
+    // Keep the database (a SQLite file in the app's temp dir) beyond this instance.
+    let mut app = app;
+    let _db = std::mem::replace(&mut app.db, helpers::fresh_db().await);
     app.stop().await;
 
     // A crash after storing but before the offset was saved: the same updates
