@@ -914,7 +914,10 @@ fn check_messengers(s: &Settings, problems: &mut Vec<ConfigProblem>) {
     for (name, bot) in &s.telegram.bots {
         let key = format!("telegram.bots.{name}");
         if !valid_channel_name(name) {
-            push(key.clone(), "name must be 1-64 of a-z, 0-9, '_' or '-'".into());
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
         }
         if bot.token.expose().trim().is_empty() {
             push(format!("{key}.token"), "must not be empty".into());
@@ -945,31 +948,52 @@ fn check_messengers(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             push(format!("{key}.api_url"), "must be a URL".into());
         }
         if bot.poll_timeout_secs > 50 {
-            push(format!("{key}.poll_timeout_secs"), "must be at most 50".into());
+            push(
+                format!("{key}.poll_timeout_secs"),
+                "must be at most 50".into(),
+            );
         }
         if bot.burst.max_messages == 0 || bot.burst.window_secs == 0 {
-            push(format!("{key}.burst"), "max_messages and window_secs must be at least 1".into());
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
+            );
         }
     }
     for (name, community) in &s.vk.communities {
         let key = format!("vk.communities.{name}");
         if !valid_channel_name(name) {
-            push(key.clone(), "name must be 1-64 of a-z, 0-9, '_' or '-'".into());
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
         }
         if community.group_id <= 0 {
-            push(format!("{key}.group_id"), "must be the community's positive id".into());
+            push(
+                format!("{key}.group_id"),
+                "must be the community's positive id".into(),
+            );
         }
         if community.access_token.expose().trim().is_empty() {
             push(format!("{key}.access_token"), "must not be empty".into());
         }
         if community.mode == VkMode::Callback {
-            if community.confirmation.as_ref().is_none_or(|c| c.expose().is_empty()) {
+            if community
+                .confirmation
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
                 push(
                     format!("{key}.confirmation"),
-                    "callback mode needs the confirmation string from the community settings".into(),
+                    "callback mode needs the confirmation string from the community settings"
+                        .into(),
                 );
             }
-            if community.secret.as_ref().is_none_or(|c| c.expose().is_empty()) {
+            if community
+                .secret
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
                 push(
                     format!("{key}.secret"),
                     "callback mode needs the secret key set in the community settings".into(),
@@ -983,7 +1007,10 @@ fn check_messengers(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             push(format!("{key}.poll_wait_secs"), "must be 1 to 90".into());
         }
         if community.burst.max_messages == 0 || community.burst.window_secs == 0 {
-            push(format!("{key}.burst"), "max_messages and window_secs must be at least 1".into());
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
+            );
         }
     }
 }

@@ -115,7 +115,11 @@ async fn tg_method(
             };
             let text = params["text"].as_str().unwrap_or("").to_string();
             if text.is_empty() {
-                return tg_error(StatusCode::BAD_REQUEST, "Bad Request: message text is empty", None);
+                return tg_error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: message text is empty",
+                    None,
+                );
             }
             inner.next_message_id += 1;
             let id = inner.next_message_id;
@@ -133,7 +137,8 @@ async fn tg_method(
             let url = params["url"].as_str().unwrap_or("").to_string();
             let secret = params["secret_token"].as_str().map(str::to_string);
             fake.inner.lock().unwrap().webhook = Some((url, secret));
-            Json(json!({"ok": true, "result": true, "description": "Webhook was set"})).into_response()
+            Json(json!({"ok": true, "result": true, "description": "Webhook was set"}))
+                .into_response()
         }
         _ => tg_error(StatusCode::NOT_FOUND, "Not Found", None),
     }
@@ -283,7 +288,8 @@ impl FakeVk {
 }
 
 fn vk_error(code: i64, msg: &str) -> Response {
-    Json(json!({"error": {"error_code": code, "error_msg": msg, "request_params": []}})).into_response()
+    Json(json!({"error": {"error_code": code, "error_msg": msg, "request_params": []}}))
+        .into_response()
 }
 
 async fn vk_method(
@@ -294,7 +300,7 @@ async fn vk_method(
     if params.get("access_token") != Some(&fake.token) {
         return vk_error(5, "User authorization failed: invalid access_token (4).");
     }
-    if params.get("v").is_none() {
+    if !params.contains_key("v") {
         return vk_error(8, "Invalid request: v (version) is required");
     }
     let mut inner = fake.inner.lock().unwrap();
@@ -322,11 +328,18 @@ async fn vk_method(
             Json(json!({"response": users})).into_response()
         }
         "messages.send" => {
-            let Some(random_id) = params.get("random_id").and_then(|r| r.parse::<i64>().ok()) else {
-                return vk_error(100, "One of the parameters specified was missing or invalid: random_id is required");
+            let Some(random_id) = params.get("random_id").and_then(|r| r.parse::<i64>().ok())
+            else {
+                return vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid: random_id is required",
+                );
             };
             let Some(peer_id) = params.get("peer_id").and_then(|r| r.parse::<i64>().ok()) else {
-                return vk_error(100, "One of the parameters specified was missing or invalid: peer_id");
+                return vk_error(
+                    100,
+                    "One of the parameters specified was missing or invalid: peer_id",
+                );
             };
             // random_id: the same id again sends nothing and returns the first message.
             if let Some(id) = inner.random_ids.get(&random_id) {

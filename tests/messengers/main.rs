@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use helpers::TestApp;
 use leadgate::settings::{
-    BurstSettings, Secret, Settings, TelegramBotSettings, TelegramMode, VkCommunitySettings,
-    VkMode,
+    BurstSettings, Secret, Settings, TelegramBotSettings, TelegramMode, VkCommunitySettings, VkMode,
 };
 
 pub const TG_TOKEN: &str = "123456:test-token";
@@ -58,8 +57,7 @@ pub fn use_fakes(s: &mut Settings, tg_url: &str, vk_api_url: &str) {
     s.telegram
         .bots
         .insert("sales".into(), tg_bot(tg_url, TelegramMode::Webhook));
-    s.vk
-        .communities
+    s.vk.communities
         .insert("main".into(), vk_community(vk_api_url, VkMode::Callback));
 }
 

@@ -145,7 +145,9 @@ pub async fn with_lease<F, Fut>(
                                     break;
                                 }
                                 // A database hiccup: keep polling until the lease would expire.
-                                Err(e) => tracing::warn!(lease = %name, error = %e, "renewing the polling lease failed"),
+                                Err(e) => {
+                                    tracing::warn!(lease = %name, error = %e, "renewing the polling lease failed")
+                                }
                             }
                         }
                     })

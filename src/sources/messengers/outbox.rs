@@ -247,7 +247,9 @@ async fn run_worker(ctx: SourceContext, senders: Arc<HashMap<String, Sender>>, w
                             tracing::warn!(outbox_id = id, %source, "an attempt was cut off; delivery unconfirmed, not resent")
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(outbox_id = id, error = %e, "settling a stale attempt failed"),
+                        Err(e) => {
+                            tracing::warn!(outbox_id = id, error = %e, "settling a stale attempt failed")
+                        }
                     }
                 }
             }

@@ -115,9 +115,14 @@ fn classify(e: RequestError) -> SendError {
             SendError::Ambiguous(format!("unreadable answer: {source}"))
         }
         RequestError::Api(ApiError::Unknown(text))
-            if ["Internal Server Error", "Bad Gateway", "Too Many Requests", "Gateway"]
-                .iter()
-                .any(|t| text.contains(t)) =>
+            if [
+                "Internal Server Error",
+                "Bad Gateway",
+                "Too Many Requests",
+                "Gateway",
+            ]
+            .iter()
+            .any(|t| text.contains(t)) =>
         {
             SendError::Retry {
                 error: text,

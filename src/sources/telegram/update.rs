@@ -137,8 +137,16 @@ pub async fn handle_update(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(source = %bot.source, key = "message", update_id, error = %e, "update not understood; kept raw");
-            return keep_event(state, bot, &key, "message_unparsed", raw, None, "unparsed_update")
-                .await;
+            return keep_event(
+                state,
+                bot,
+                &key,
+                "message_unparsed",
+                raw,
+                None,
+                "unparsed_update",
+            )
+            .await;
         }
     };
     if message.chat.kind != "private" && !bot.settings.allow_groups {
@@ -159,7 +167,10 @@ pub async fn handle_update(
             .await?
             .is_none()
     {
-        let last = state.store.last_appeal_of_peer(&bot.source, chat_id).await?;
+        let last = state
+            .store
+            .last_appeal_of_peer(&bot.source, chat_id)
+            .await?;
         tracing::info!(source = %bot.source, update_id, "message burst folded into the last appeal");
         return keep_event(state, bot, &key, "folded", raw, last, "burst_folded").await;
     }

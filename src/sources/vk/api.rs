@@ -44,9 +44,14 @@ pub struct LongPollSession {
 /// What one a_check returned.
 #[derive(Debug)]
 pub enum LongPollAnswer {
-    Updates { ts: String, updates: Vec<Value> },
+    Updates {
+        ts: String,
+        updates: Vec<Value>,
+    },
     /// 1: history out of date or partly lost; go on from the new `ts`.
-    Outdated { ts: String },
+    Outdated {
+        ts: String,
+    },
     /// 2: the key expired.
     KeyExpired,
     /// 3: information lost; new key and ts.
@@ -249,7 +254,8 @@ impl VkApi {
                 },
             }),
             Some(1) => Ok(LongPollAnswer::Outdated {
-                ts: new_ts.ok_or_else(|| VkError::Decode("a_check failed 1 without `ts`".into()))?,
+                ts: new_ts
+                    .ok_or_else(|| VkError::Decode("a_check failed 1 without `ts`".into()))?,
             }),
             Some(2) => Ok(LongPollAnswer::KeyExpired),
             Some(3) => Ok(LongPollAnswer::Lost),

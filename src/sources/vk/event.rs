@@ -289,7 +289,10 @@ fn attachments(list: &[Value]) -> Vec<AttachmentMeta> {
             let inner = a.get(kind).cloned().unwrap_or(Value::Null);
             let (name, content_type) = match kind {
                 "photo" => (
-                    format!("photo_{}.jpg", inner.get("id").map(Value::to_string).unwrap_or_default()),
+                    format!(
+                        "photo_{}.jpg",
+                        inner.get("id").map(Value::to_string).unwrap_or_default()
+                    ),
                     "image/jpeg".to_string(),
                 ),
                 "doc" => (

@@ -127,7 +127,9 @@ async fn post_event(
         .get(&name)
         .filter(|c| c.settings.mode == VkMode::Callback)
     else {
-        state.metrics.rejected(&format!("vk:{name}"), "unknown_community");
+        state
+            .metrics
+            .rejected(&format!("vk:{name}"), "unknown_community");
         return Err(ApiError::NotFound("community"));
     };
     if body.len() > state.settings.server.body_limit_bytes {
@@ -138,7 +140,8 @@ async fn post_event(
     let event: Value = crate::http::extract::parse_json(&body).inspect_err(|_| {
         state.metrics.rejected(&community.source, "bad_json");
     })?;
-    let group_ok = event.get("group_id").and_then(Value::as_i64) == Some(community.settings.group_id);
+    let group_ok =
+        event.get("group_id").and_then(Value::as_i64) == Some(community.settings.group_id);
     if event.get("type").and_then(Value::as_str) == Some("confirmation") {
         if !group_ok {
             state.metrics.rejected(&community.source, "wrong_group");
