@@ -319,6 +319,135 @@ fn default_dedup_window() -> u64 {
     600
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// leadgate calls getUpdates (no public URL needed).
+    #[default]
+    Polling,
+    /// Telegram posts to `/hooks/telegram/<bot>`; register it with
+    /// `leadgate telegram set-webhook`.
+    Webhook,
+}
+
+/// Limits that fold a burst of messages from one person into the appeals
+/// already made, instead of one appeal per message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BurstSettings {
+    /// Messages from one person that become appeals within `window_secs`;
+    /// the rest are kept raw as folded events of that person's last appeal.
+    pub max_messages: u32,
+    pub window_secs: u64,
+}
+
+impl Default for BurstSettings {
+    fn default() -> Self {
+        Self {
+            max_messages: 20,
+            window_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde()]
+pub struct TelegramBotSettings {
+    /// The token from @BotFather (or `token_file`).
+    pub token: Secret,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Webhook mode: the `secret_token` given to setWebhook, checked on every post.
+    #[serde(default)]
+    pub secret_token: Option<Secret>,
+    /// Sent once to a person's first message; `{first_name}` and `{name}` are replaced.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Messages in groups and supergroups become appeals too (default: ignored).
+    #[serde(default)]
+    pub allow_groups: bool,
+    /// The Bot API server (a local Bot API server, or a test double).
+    #[serde(default = "default_telegram_api_url")]
+    pub api_url: String,
+    /// Long-polling timeout of getUpdates.
+    #[serde(default = "default_poll_wait")]
+    pub poll_timeout_secs: u64,
+    #[serde(default)]
+    pub burst: BurstSettings,
+}
+
+fn default_telegram_api_url() -> String {
+    "https://api.telegram.org".into()
+}
+fn default_poll_wait() -> u64 {
+    25
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TelegramSettings {
+    pub bots: BTreeMap<String, TelegramBotSettings>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VkMode {
+    /// VK posts events to `/hooks/vk/<community>`.
+    #[default]
+    Callback,
+    /// leadgate reads the Bots Long Poll API.
+    Longpoll,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde()]
+pub struct VkCommunitySettings {
+    pub group_id: i64,
+    /// Community access token with the messages right (or `access_token_file`).
+    pub access_token: Secret,
+    #[serde(default = "default_vk_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub mode: VkMode,
+    /// Callback mode: the string VK expects back from the confirmation request.
+    #[serde(default)]
+    pub confirmation: Option<Secret>,
+    /// Callback mode: the secret key set in the community's Callback API settings.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Messages in group chats (peer_id > 2000000000) become appeals too.
+    #[serde(default)]
+    pub allow_groups: bool,
+    #[serde(default = "default_vk_api_url")]
+    pub api_url: String,
+    /// `wait` of a_check.
+    #[serde(default = "default_poll_wait")]
+    pub poll_wait_secs: u64,
+    /// How long a resolved sender name is reused before users.get is asked again.
+    #[serde(default = "default_name_ttl")]
+    pub name_cache_secs: u64,
+    #[serde(default)]
+    pub burst: BurstSettings,
+}
+
+fn default_vk_version() -> String {
+    "5.199".into()
+}
+fn default_vk_api_url() -> String {
+    "https://api.vk.com/method".into()
+}
+fn default_name_ttl() -> u64 {
+    86_400
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct VkSettings {
+    pub communities: BTreeMap<String, VkCommunitySettings>,
+}
+
 /// The whole configuration, after every check passed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -334,6 +463,8 @@ pub struct Settings {
     pub departments: Vec<DepartmentSettings>,
     pub forms: BTreeMap<String, FormSettings>,
     pub tasks: TaskSettings,
+    pub telegram: TelegramSettings,
+    pub vk: VkSettings,
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
@@ -469,6 +600,8 @@ pub fn load_from_str(
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
     let tasks = section::<TaskSettings>(&mut table, "tasks", &mut problems);
+    let telegram = section::<TelegramSettings>(&mut table, "telegram", &mut problems);
+    let vk = section::<VkSettings>(&mut table, "vk", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     for key in table.keys() {
@@ -491,6 +624,8 @@ pub fn load_from_str(
         departments,
         forms,
         tasks,
+        telegram,
+        vk,
         scenarios,
         calendar,
     };
@@ -619,6 +754,7 @@ const SECRET_KEYS: &[&str] = &[
     "access_token",
     "crm_token",
     "confirmation",
+    "secret_token",
 ];
 
 fn resolve_secret_files(
@@ -810,6 +946,122 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             push(
                 format!("forms.{name}.dedup_window_secs"),
                 "must be at least 1".into(),
+            );
+        }
+    }
+    check_messengers(s, problems);
+}
+
+/// A bot or community name becomes part of a URL path and of the appeal's source.
+fn valid_channel_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn check_messengers(s: &Settings, problems: &mut Vec<ConfigProblem>) {
+    let mut push = |key: String, message: String| problems.push(ConfigProblem { key, message });
+    for (name, bot) in &s.telegram.bots {
+        let key = format!("telegram.bots.{name}");
+        if !valid_channel_name(name) {
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
+        }
+        if bot.token.expose().trim().is_empty() {
+            push(format!("{key}.token"), "must not be empty".into());
+        }
+        if bot.mode == TelegramMode::Webhook {
+            match &bot.secret_token {
+                None => push(
+                    format!("{key}.secret_token"),
+                    "webhook mode needs a secret_token (1-256 of A-Z, a-z, 0-9, '_', '-')".into(),
+                ),
+                Some(t) => {
+                    let t = t.expose();
+                    if t.is_empty()
+                        || t.len() > 256
+                        || !t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
+                        push(
+                            format!("{key}.secret_token"),
+                            "must be 1-256 of A-Z, a-z, 0-9, '_' or '-' (Telegram's rule)".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if reqwest::Url::parse(&bot.api_url).is_err() {
+            push(format!("{key}.api_url"), "must be a URL".into());
+        }
+        if bot.poll_timeout_secs > 50 {
+            push(
+                format!("{key}.poll_timeout_secs"),
+                "must be at most 50".into(),
+            );
+        }
+        if bot.burst.max_messages == 0 || bot.burst.window_secs == 0 {
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
+            );
+        }
+    }
+    for (name, community) in &s.vk.communities {
+        let key = format!("vk.communities.{name}");
+        if !valid_channel_name(name) {
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
+        }
+        if community.group_id <= 0 {
+            push(
+                format!("{key}.group_id"),
+                "must be the community's positive id".into(),
+            );
+        }
+        if community.access_token.expose().trim().is_empty() {
+            push(format!("{key}.access_token"), "must not be empty".into());
+        }
+        if community.mode == VkMode::Callback {
+            if community
+                .confirmation
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
+                push(
+                    format!("{key}.confirmation"),
+                    "callback mode needs the confirmation string from the community settings"
+                        .into(),
+                );
+            }
+            if community
+                .secret
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
+                push(
+                    format!("{key}.secret"),
+                    "callback mode needs the secret key set in the community settings".into(),
+                );
+            }
+        }
+        if reqwest::Url::parse(&community.api_url).is_err() {
+            push(format!("{key}.api_url"), "must be a URL".into());
+        }
+        if community.poll_wait_secs == 0 || community.poll_wait_secs > 90 {
+            push(format!("{key}.poll_wait_secs"), "must be 1 to 90".into());
+        }
+        if community.burst.max_messages == 0 || community.burst.window_secs == 0 {
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
             );
         }
     }

@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod interests;
 mod merges;
+mod messengers;
 mod review;
 mod sessions;
 mod stage;
@@ -37,6 +38,7 @@ pub use sessions::SessionUser;
 pub use stage::{
     InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
 };
+pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
