@@ -6,6 +6,7 @@
 //! and JSON as text so that decoding is identical on both backends.
 
 mod appeals;
+mod calls;
 mod clients;
 mod interests;
 mod review;
@@ -24,6 +25,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
+pub use calls::{CallInteraction, StoredCall};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 

@@ -5,7 +5,10 @@ mod ingest;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "leadgate-bench", about = "leadgate benchmarks (speed, memory, quality)")]
+#[command(
+    name = "leadgate-bench",
+    about = "leadgate benchmarks (speed, memory, quality)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
