@@ -342,6 +342,19 @@ impl Default for PbxSettings {
     }
 }
 
+/// One account, provider-neutral, for checks and employee lookups.
+struct AccountRef<'a> {
+    /// The provider segment of the URL (`generic` for generic mappings).
+    segment: &'static str,
+    /// The account's name in the config and the URL.
+    name: &'a str,
+    /// `CallEvent::provider` of its events.
+    provider: &'a str,
+    /// `CallEvent::account` of its events.
+    account: &'a str,
+    employees: &'a BTreeMap<String, String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 struct PbxCommon {
@@ -371,43 +384,53 @@ impl PbxSettings {
             && self.generic.is_empty()
     }
 
-    /// Every configured account as (provider segment of the URL, name,
-    /// event provider, account label, its employees).
-    fn accounts(&self) -> Vec<(&'static str, &str, &str, &str, &BTreeMap<String, String>)> {
+    /// Every configured account, whatever its provider.
+    fn accounts<'a>(&'a self) -> Vec<AccountRef<'a>> {
         let mut out = Vec::new();
+        let refs = |segment: &'static str,
+                    name: &'a String,
+                    provider: &'a str,
+                    account: &'a String,
+                    employees: &'a BTreeMap<String, String>| AccountRef {
+            segment,
+            name: name.as_str(),
+            provider,
+            account: account.as_str(),
+            employees,
+        };
         for (name, a) in &self.mango {
-            out.push((
+            out.push(refs(
                 "mango",
-                name.as_str(),
+                name,
                 "mango",
-                a.config.account.as_str(),
+                &a.config.account,
                 &a.employees,
             ));
         }
         for (name, a) in &self.zadarma {
-            out.push((
+            out.push(refs(
                 "zadarma",
-                name.as_str(),
+                name,
                 "zadarma",
-                a.config.account.as_str(),
+                &a.config.account,
                 &a.employees,
             ));
         }
         for (name, a) in &self.megafon {
-            out.push((
+            out.push(refs(
                 "megafon",
-                name.as_str(),
+                name,
                 "megafon",
-                a.config.account.as_str(),
+                &a.config.account,
                 &a.employees,
             ));
         }
         for (name, a) in &self.generic {
-            out.push((
+            out.push(refs(
                 "generic",
-                name.as_str(),
-                a.config.provider.as_str(),
-                a.config.account.as_str(),
+                name,
+                &a.config.provider,
+                &a.config.account,
                 &a.employees,
             ));
         }
@@ -429,8 +452,8 @@ impl PbxSettings {
         }
         self.accounts()
             .into_iter()
-            .filter(|(_, _, p, a, _)| *p == provider && *a == account)
-            .find_map(|(_, _, _, _, employees)| employees.get(pbx_user).cloned())
+            .filter(|a| a.provider == provider && a.account == account)
+            .find_map(|a| a.employees.get(pbx_user).cloned())
             .or_else(|| self.employees.get(pbx_user).cloned())
             .or_else(|| {
                 managers
@@ -456,8 +479,8 @@ impl PbxSettings {
         };
         self.accounts()
             .into_iter()
-            .filter(|(_, _, p, a, _)| *p == provider && *a == account)
-            .find_map(|(_, _, _, _, employees)| find(employees))
+            .filter(|a| a.provider == provider && a.account == account)
+            .find_map(|a| find(a.employees))
             .or_else(|| {
                 managers
                     .iter()
@@ -877,7 +900,14 @@ fn check_pbx(s: &Settings, problems: &mut Vec<ConfigProblem>) {
         }
     }
     let mut labels = std::collections::HashSet::new();
-    for (segment, name, provider, account, employees) in pbx.accounts() {
+    for AccountRef {
+        segment,
+        name,
+        provider,
+        account,
+        employees,
+    } in pbx.accounts()
+    {
         let prefix = format!("pbx.{segment}.{name}");
         if name.is_empty()
             || !name
