@@ -790,3 +790,54 @@ async fn hidden_numbers_are_kept_and_counted_but_never_matched() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_call_reported_only_by_its_legs_is_decided_once_quiet() {
+    let app = spawn_app_with(|s| {
+        configure(s);
+        s.pbx.settle_secs = 0;
+    })
+    .await;
+    // MegaFon without `history`: two employees rang, both legs cancelled.
+    for (ty, user) in [
+        ("INCOMING", "ivanova_pbx"),
+        ("INCOMING", "petrov_pbx"),
+        ("CANCELLED", "petrov_pbx"),
+        ("CANCELLED", "ivanova_pbx"),
+    ] {
+        let (status, _) = megafon(
+            &app,
+            &[
+                ("cmd", "event"),
+                ("type", ty),
+                ("phone", "79031112233"),
+                ("diversion", "74957770000"),
+                ("user", user),
+                ("callid", "mf-legs-1"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let appeal = app
+        .processed_appeal(call_appeal(&app, "mf-legs-1").await)
+        .await;
+    assert_eq!(appeal["subject"], "Пропущенный звонок");
+    let missed = interest(&app, appeal["interest_id"].as_i64().unwrap()).await;
+    assert_eq!(tasks_titled(&missed, "Перезвонить клиенту").len(), 1);
+}
+
+#[test]
+fn pbx_config_problems_are_named_by_their_keys() {
+    let toml = format!(
+        "{}\n[pbx.zadarma.second]\napi_secret = \"s\"\ncolour = \"red\"\n\
+         [pbx.zadarma.third]\napi_secret = \"\"\n[pbx.zadarma.third.employees]\n\"200\" = \"ghost\"\n",
+        helpers::shipped_config()
+    );
+    let err = leadgate::settings::load_from_str(&toml, Vec::<(String, String)>::new())
+        .expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("pbx.zadarma.second.colour"), "{text}");
+    assert!(text.contains("pbx.zadarma.third.employees.200"), "{text}");
+    assert!(text.contains("pbx.zadarma.third.api_secret"), "{text}");
+}
