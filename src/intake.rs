@@ -32,6 +32,7 @@ struct Submission {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Submission>,
+    wake: Arc<Notify>,
 }
 
 impl Intake {
@@ -43,8 +44,14 @@ impl Intake {
         wake: Arc<Notify>,
     ) -> (Intake, JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(4 * MAX_GROUP);
-        let writer = tokio::spawn(write_loop(store, metrics, wake, inbox));
-        (Intake { queue }, writer)
+        let writer = tokio::spawn(write_loop(store, metrics, wake.clone(), inbox));
+        (Intake { queue, wake }, writer)
+    }
+
+    /// Wakes the pipeline for appeals a source stored in its own transaction
+    /// (telephony stores a call and its appeal together).
+    pub fn wake_pipeline(&self) {
+        self.wake.notify_one();
     }
 
     /// Stores the appeal durably; returns its id, also for a redelivery.

@@ -22,6 +22,9 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// Telephony: (provider, what) → count (stored, duplicate, unsupported,
+    /// hidden_number, recording_attached).
+    pbx_events: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Extra gauges set by sources (e.g. mailbox connection state).
     gauges: Mutex<BTreeMap<String, f64>>,
 }
@@ -53,6 +56,11 @@ impl Metrics {
     /// A request refused before it became an appeal (bad input, bad secret).
     pub fn rejected(&self, source: &str, reason: &str) {
         bump(&self.rejected_requests, format!("{source}\u{0}{reason}"));
+    }
+
+    /// A telephony webhook event and what became of it.
+    pub fn pbx_event(&self, provider: &str, what: &'static str) {
+        bump(&self.pbx_events, (provider.to_string(), what));
     }
 
     pub fn observe_latency(&self, seconds: f64) {
@@ -117,6 +125,19 @@ impl Metrics {
                     "leadgate_requests_rejected_total{{source=\"{}\",reason=\"{}\"}} {n}",
                     escape(source),
                     escape(reason)
+                );
+            }
+        }
+        out.push_str(
+            "# HELP leadgate_pbx_events_total Telephony webhook events by provider and fate.\n",
+        );
+        out.push_str("# TYPE leadgate_pbx_events_total counter\n");
+        if let Ok(m) = self.pbx_events.lock() {
+            for ((provider, what), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "leadgate_pbx_events_total{{provider=\"{}\",kind=\"{what}\"}} {n}",
+                    escape(provider)
                 );
             }
         }

@@ -48,5 +48,6 @@ pub fn build(settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
         Arc::new(telegram::TelegramSource::new(settings)),
         Arc::new(vk::VkSource::new(settings)),
         Arc::new(messengers::MessengersSource::new()),
+        Arc::new(pbx::webhook::PbxSource),
     ]
 }

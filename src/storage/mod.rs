@@ -7,6 +7,7 @@
 
 mod appeals;
 mod audit;
+mod calls;
 mod clients;
 mod interests;
 mod merges;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use calls::{CallInteraction, StoredCall};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
@@ -33,12 +35,12 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use merges::{MergeRecord, MovedRecords};
+pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use review::ReviewRow;
 pub use sessions::SessionUser;
 pub use stage::{
     InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,
 };
-pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -196,6 +198,15 @@ impl Store {
         let gate = self.lock_writes().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// Row locks where the engine has them; SQLite's single writer (under the
+    /// write gate) already serialises.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// `FOR UPDATE SKIP LOCKED` where the engine has row locks; SQLite has a

@@ -24,6 +24,8 @@ use crate::routing::Router;
 use crate::settings::Settings;
 use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, StorageError, Store};
 
+mod calls;
+
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
@@ -253,6 +255,12 @@ impl Pipeline {
             "reason": decision.reason,
             "rejected_contact_points": contact.rejected,
         });
+        if matches!(appeal.intent, Intent::Call { .. }) {
+            if let Some(done) = calls::before_client(self, conn, appeal, &decision, &record).await?
+            {
+                return Ok(done);
+            }
+        }
         let resolution = match decision.kind {
             DecisionKind::Review => {
                 self.store
@@ -391,6 +399,9 @@ impl Pipeline {
         client_id: i64,
         person_id: Option<i64>,
     ) -> Result<(AppealStatus, i64), StorageError> {
+        if matches!(appeal.intent, Intent::Call { .. }) {
+            return calls::route(self, conn, appeal, client_id, person_id).await;
+        }
         let summary = appeal_summary(appeal);
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
@@ -430,7 +441,24 @@ impl Pipeline {
                 .await?;
             return Ok((AppealStatus::Linked, open.id));
         }
+        let interest_id = self
+            .create_interest_for(conn, appeal, client_id, person_id)
+            .await?;
+        Ok((AppealStatus::Created, interest_id))
+    }
 
+    /// A new interest for the client, created through the stage engine, with
+    /// the appeal as its first feed entry.
+    async fn create_interest_for(
+        &self,
+        conn: &mut AnyConnection,
+        appeal: &Appeal,
+        client_id: i64,
+        person_id: Option<i64>,
+    ) -> Result<i64, StorageError> {
+        let summary = appeal_summary(appeal);
+        let cause = format!("appeal:{}", appeal.id);
+        let now = Utc::now();
         let responsible = match self.store.client_responsible(conn, client_id).await? {
             Some(login) => Some(login),
             None => {
@@ -473,7 +501,7 @@ impl Pipeline {
         self.store
             .apply_outcome(conn, interest_id, &outcome, &cause, Some(appeal.id))
             .await?;
-        Ok((AppealStatus::Created, interest_id))
+        Ok(interest_id)
     }
 
     /// A reply in a thread we know joins that interest's feed as a message.
