@@ -285,6 +285,10 @@ fn default_dedup_window() -> u64 {
     600
 }
 
+pub use crate::sources::mail::settings::{
+    AfterAction, MailSettings, MailTls, MailboxSettings, SmtpSettings,
+};
+
 /// The whole configuration, after every check passed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -301,6 +305,8 @@ pub struct Settings {
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
+    /// Mailboxes read over IMAP, the rules for inbound mail, outgoing mail.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -433,6 +439,7 @@ pub fn load_from_str(
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
+    let mail = section::<MailSettings>(&mut table, "mail", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -453,6 +460,7 @@ pub fn load_from_str(
         forms,
         scenarios,
         calendar,
+        mail,
     };
     check(&settings, &mut problems);
     if problems.is_empty() {
@@ -743,6 +751,9 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
                 format!("`{login}` is not in [[managers]]"),
             );
         }
+    }
+    for problem in s.mail.check(&logins) {
+        push(problem.0, problem.1);
     }
     for (name, form) in &s.forms {
         if let Some(url) = &form.thank_you_url {

@@ -39,5 +39,9 @@ pub trait Source: Send + Sync {
 
 /// Every source the configuration asks for.
 pub fn build(_settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
-    vec![Arc::new(api::ApiSource), Arc::new(forms::FormsSource)]
+    vec![
+        Arc::new(api::ApiSource),
+        Arc::new(forms::FormsSource),
+        Arc::new(mail::MailSource),
+    ]
 }

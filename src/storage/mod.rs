@@ -8,6 +8,7 @@
 mod appeals;
 mod clients;
 mod interests;
+mod mail;
 mod review;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
+pub use mail::{MailCursor, MailItem, OutboxMail, OutgoingMail};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
