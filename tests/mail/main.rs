@@ -341,6 +341,11 @@ async fn wait_appeals(app: &TestApp, n: usize) -> Vec<Row_> {
 }
 
 async fn app_with(dovecot: &Dovecot, smtp: Option<&SmtpSink>, f: impl FnOnce(&mut Settings)) -> TestApp {
+    // RUST_LOG=leadgate=info shows what the fetcher did when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mailbox = dovecot.mailbox("sales");
     let smtp = smtp.map(SmtpSink::settings);
     spawn_app_with(move |s| {

@@ -128,9 +128,17 @@ async fn session_loop(
             } else {
                 poll.min(IDLE_MAX)
             };
+            // Mail that arrived after the last SEARCH is announced by an
+            // untagged EXISTS on whatever command comes next, which can be
+            // the IDLE command itself: look at those before waiting, or a
+            // message could sit unseen until the next re-issue.
+            let unsolicited = session.unsolicited_responses.clone();
+            if news(&unsolicited) {
+                continue;
+            }
             let mut handle = session.idle();
             timed(handle.init()).await?;
-            {
+            if !news(&unsolicited) {
                 let (wait, stop) = handle.wait_with_timeout(limit);
                 // The server's keepalives restart the crate's own timeout,
                 // so the overall limit is enforced here.
@@ -144,6 +152,19 @@ async fn session_loop(
             timed(session.noop()).await?;
         }
     }
+}
+
+/// Drains the unsolicited responses; true if any announced new mail.
+fn news(rx: &async_channel::Receiver<async_imap::types::UnsolicitedResponse>) -> bool {
+    let mut any = false;
+    while let Ok(r) = rx.try_recv() {
+        any |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    any
 }
 
 /// `1:5,7,9:12` from sorted UIDs.
