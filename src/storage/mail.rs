@@ -156,7 +156,11 @@ impl Store {
 
     /// Queues mail inside the caller's transaction; false if the same
     /// `dedup_key` was queued before.
-    pub async fn enqueue_mail(&self, conn: &mut AnyConnection, mail: &OutgoingMail) -> Result<bool> {
+    pub async fn enqueue_mail(
+        &self,
+        conn: &mut AnyConnection,
+        mail: &OutgoingMail,
+    ) -> Result<bool> {
         let now = now_ms();
         let done = sqlx::query(
             "INSERT INTO mail_outbox (kind, dedup_key, recipient, recipient_name, subject, body, \
@@ -261,18 +265,17 @@ impl Store {
     }
 
     /// A failed attempt: retried at `retry_at_ms`, or parked as `failed`.
-    pub async fn mail_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at_ms: Option<i64>,
-    ) -> Result<()> {
+    pub async fn mail_failed(&self, id: i64, error: &str, retry_at_ms: Option<i64>) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE mail_outbox SET status = $1, last_error = $2, next_attempt_at = $3 \
              WHERE id = $4",
         )
-        .bind(if retry_at_ms.is_some() { "queued" } else { "failed" })
+        .bind(if retry_at_ms.is_some() {
+            "queued"
+        } else {
+            "failed"
+        })
         .bind(error)
         .bind(retry_at_ms.unwrap_or_else(now_ms))
         .bind(id)
@@ -313,7 +316,6 @@ async fn save_cursor(
     .await?;
     Ok(())
 }
-
 
 impl Store {
     /// The client's display name, inside the caller's transaction.

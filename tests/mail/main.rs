@@ -14,9 +14,7 @@ use std::time::Duration;
 use async_imap::Client;
 use futures_util::TryStreamExt;
 use helpers::{fresh_db, spawn_app_with, TestApp};
-use leadgate::settings::{
-    AfterAction, MailTls, MailboxSettings, Secret, Settings, SmtpSettings,
-};
+use leadgate::settings::{AfterAction, MailTls, MailboxSettings, Secret, Settings, SmtpSettings};
 use leadgate::sources::mail::message::FormSenderRule;
 use serde_json::Value;
 use sqlx::Row;
@@ -127,7 +125,11 @@ service imap-login {{
             .expect("connect");
         let mut client = Client::new(tcp);
         client.read_response().await.expect("greeting");
-        client.login(USER, PASSWORD).await.map_err(|(e, _)| e).expect("login")
+        client
+            .login(USER, PASSWORD)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login")
     }
 
     pub async fn append(&self, folder: &str, messages: &[Vec<u8>]) {
@@ -191,7 +193,8 @@ service imap-login {{
 impl Drop for Dovecot {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
             eprintln!("dovecot log:\n{log}");
         }
         let _ = self.child.kill();
@@ -340,7 +343,11 @@ async fn wait_appeals(app: &TestApp, n: usize) -> Vec<Row_> {
     .await
 }
 
-async fn app_with(dovecot: &Dovecot, smtp: Option<&SmtpSink>, f: impl FnOnce(&mut Settings)) -> TestApp {
+async fn app_with(
+    dovecot: &Dovecot,
+    smtp: Option<&SmtpSink>,
+    f: impl FnOnce(&mut Settings),
+) -> TestApp {
     // RUST_LOG=leadgate=info shows what the fetcher did when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -375,13 +382,25 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
     let a = &all[0];
     assert_eq!(a.status, "created", "{a:?}");
     assert_eq!(a.subject.as_deref(), Some("Заявка"));
-    assert!(a.body.as_deref().unwrap_or("").contains("Нужна цена"), "{a:?}");
+    assert!(
+        a.body.as_deref().unwrap_or("").contains("Нужна цена"),
+        "{a:?}"
+    );
     assert_eq!(a.contact["emails"][0], "ivan@client.ru");
     assert_eq!(a.contact["name"], "Иван Петров");
-    assert!(a.contact["phones"][0].as_str().unwrap_or("").contains("916"), "{a:?}");
+    assert!(
+        a.contact["phones"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("916"),
+        "{a:?}"
+    );
     assert_eq!(a.external_id, "INBOX:cp1251@client.ru");
     assert_eq!(a.raw["uid"], 1);
-    assert!(a.raw["raw"].as_str().unwrap_or("").contains("Message-ID"), "raw stored");
+    assert!(
+        a.raw["raw"].as_str().unwrap_or("").contains("Message-ID"),
+        "raw stored"
+    );
 
     // The acknowledgement and the manager's notification reach the SMTP server.
     let ack = wait_until("the acknowledgement", async || {
@@ -398,9 +417,10 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
     assert!(decoded.contains("свяжется с вами"), "{decoded}");
     assert!(ack.contains("In-Reply-To: <cp1251@client.ru>"), "{ack}");
     wait_until("the manager's notification", async || {
-        sink.messages()
-            .into_iter()
-            .find(|m| m.contains("To:") && (m.contains("ivanova@example.ru") || m.contains("petrov@example.ru")))
+        sink.messages().into_iter().find(|m| {
+            m.contains("To:")
+                && (m.contains("ivanova@example.ru") || m.contains("petrov@example.ru"))
+        })
     })
     .await;
 
@@ -408,7 +428,13 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
     dovecot
         .append(
             "INBOX",
-            &[mail("Иван Петров <ivan@client.ru>", "Ещё вопрос", "second@client.ru", "", "А доставка?")],
+            &[mail(
+                "Иван Петров <ivan@client.ru>",
+                "Ещё вопрос",
+                "second@client.ru",
+                "",
+                "А доставка?",
+            )],
         )
         .await;
     let all = wait_appeals(&app, 2).await;
@@ -428,7 +454,10 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
         .count();
     assert_eq!(acks, 1, "one acknowledgement per recipient");
     let flags = dovecot.flags("INBOX").await;
-    assert!(flags.iter().all(|f| f.contains("Seen")), "after = seen: {flags:?}");
+    assert!(
+        flags.iter().all(|f| f.contains("Seen")),
+        "after = seen: {flags:?}"
+    );
     app.stop().await;
 }
 
@@ -473,12 +502,13 @@ MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
         "Auto-Submitted: auto-replied\r\n",
         "Я в отпуске до понедельника.",
     );
-    let bounce = b"From: MAILER-DAEMON@mx.client6.ru\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+    let bounce =
+        b"From: MAILER-DAEMON@mx.client6.ru\r\nSubject: Undelivered Mail Returned to Sender\r\n\
 Message-ID: <bounce@mx.client6.ru>\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
 --b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
 --b\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--b--\r\n"
-        .to_vec();
+            .to_vec();
     dovecot
         .append("INBOX", &[koi8, html, form, auto, bounce])
         .await;
@@ -489,13 +519,22 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
             .unwrap_or_else(|| panic!("{id} in {all:?}"))
             .clone()
     };
-    assert!(by("koi8@client2.ru").body.unwrap_or_default().contains("пришлите каталог"));
-    assert!(by("html@client3.ru").body.unwrap_or_default().contains("Нужен счёт"));
+    assert!(by("koi8@client2.ru")
+        .body
+        .unwrap_or_default()
+        .contains("пришлите каталог"));
+    assert!(by("html@client3.ru")
+        .body
+        .unwrap_or_default()
+        .contains("Нужен счёт"));
     let f = by("form@tilda.ws");
     assert_eq!(f.contact["name"], "Сергей Кузнецов");
     assert_eq!(f.contact["emails"][0], "sergey@client4.ru");
     assert_eq!(f.attributes["mail_kind"], "form_notification");
-    for (id, kind) in [("auto@client5.ru", "auto_reply"), ("bounce@mx.client6.ru", "bounce")] {
+    for (id, kind) in [
+        ("auto@client5.ru", "auto_reply"),
+        ("bounce@mx.client6.ru", "bounce"),
+    ] {
         let a = by(id);
         assert_eq!(a.status, "rejected", "{a:?}");
         assert_eq!(a.interest_id, None);
@@ -524,16 +563,21 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
     assert!(recipients
         .iter()
         .all(|(r,)| !r.contains("client5.ru") && !r.contains("client6.ru")));
-    let (_, metrics) = (0, app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text"));
-    assert!(metrics.contains("leadgate_mail_messages_total{mailbox=\"sales\",kind=\"bounce\"} 1"), "{metrics}");
+    let (_, metrics) = (
+        0,
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text"),
+    );
+    assert!(
+        metrics.contains("leadgate_mail_messages_total{mailbox=\"sales\",kind=\"bounce\"} 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -543,7 +587,16 @@ async fn a_reply_threads_into_the_interest() {
     let sink = SmtpSink::start().await;
     let app = app_with(&dovecot, Some(&sink), |_| {}).await;
     dovecot
-        .append("INBOX", &[mail("Pavel <pavel@client7.ru>", "Нужны станки", "first@client7.ru", "", "Сколько стоит?")])
+        .append(
+            "INBOX",
+            &[mail(
+                "Pavel <pavel@client7.ru>",
+                "Нужны станки",
+                "first@client7.ru",
+                "",
+                "Сколько стоит?",
+            )],
+        )
         .await;
     let first = wait_appeals(&app, 1).await.remove(0);
     let interest = first.interest_id.expect("interest");
@@ -599,7 +652,15 @@ async fn uidvalidity_reset_takes_nothing_twice() {
     let dovecot = Dovecot::start().await;
     dovecot.create("Leads").await;
     let msgs: Vec<Vec<u8>> = (0..3)
-        .map(|i| mail(&format!("p{i}@client.ru"), "hello", &format!("uv{i}@client.ru"), "", "Нужна цена"))
+        .map(|i| {
+            mail(
+                &format!("p{i}@client.ru"),
+                "hello",
+                &format!("uv{i}@client.ru"),
+                "",
+                "Нужна цена",
+            )
+        })
         .collect();
     dovecot.append("Leads", &msgs).await;
     let mut mailbox = dovecot.mailbox("sales");
@@ -651,7 +712,9 @@ async fn bad_input_is_kept_and_the_next_messages_flow() {
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"nope\r\n\r\n--nope\r\n\
 Content-Transfer-Encoding: base64\r\n\r\n!!!not base64\xff\xfe\r\n"
         .to_vec();
-    let no_from = "Subject: nobody\r\nMessage-ID: <nofrom@x.ru>\r\n\r\nКто я?\r\n".as_bytes().to_vec();
+    let no_from = "Subject: nobody\r\nMessage-ID: <nofrom@x.ru>\r\n\r\nКто я?\r\n"
+        .as_bytes()
+        .to_vec();
     let bad_date = mail("d@date.ru", "date", "date@date.ru", "", "text")
         .into_iter()
         .collect::<Vec<u8>>();
@@ -659,30 +722,45 @@ Content-Transfer-Encoding: base64\r\n\r\n!!!not base64\xff\xfe\r\n"
         .expect("utf8")
         .replace("Mon, 3 Mar 2025 10:00:00 +0300", "32 Foo 99999 99:99")
         .into_bytes();
-    let eight_bit = b"From: \xc8\xe2\xe0\xed <ivan8@eight.ru>\r\nSubject: \xc7\xe0\xff\xe2\xea\xe0\r\n\
+    let eight_bit =
+        b"From: \xc8\xe2\xe0\xed <ivan8@eight.ru>\r\nSubject: \xc7\xe0\xff\xe2\xea\xe0\r\n\
 Message-ID: <8bit@eight.ru>\r\n\r\nbody\r\n"
-        .to_vec();
+            .to_vec();
     let recipients = format!(
         "From: m@many.ru\r\nTo: {many}\r\nSubject: many\r\nMessage-ID: <many@many.ru>\r\n\r\nhi\r\n"
     )
     .into_bytes();
     let good = mail("good@good.ru", "Хороший", "good@good.ru", "", "Нужна цена");
     dovecot
-        .append("INBOX", &[broken_mime, recipients, no_from, bad_date, eight_bit, good])
+        .append(
+            "INBOX",
+            &[broken_mime, recipients, no_from, bad_date, eight_bit, good],
+        )
         .await;
     let all = wait_appeals(&app, 6).await;
     assert_eq!(all.len(), 6, "every message kept: {all:?}");
-    let good = all.iter().find(|a| a.external_id == "INBOX:good@good.ru").expect("good");
+    let good = all
+        .iter()
+        .find(|a| a.external_id == "INBOX:good@good.ru")
+        .expect("good");
     assert_eq!(good.status, "created");
-    let many = all.iter().find(|a| a.external_id == "INBOX:many@many.ru").expect("many");
+    let many = all
+        .iter()
+        .find(|a| a.external_id == "INBOX:many@many.ru")
+        .expect("many");
     assert_eq!(many.attributes["recipients_count"], 1000);
-    let eight = all.iter().find(|a| a.external_id == "INBOX:8bit@eight.ru").expect("8bit");
+    let eight = all
+        .iter()
+        .find(|a| a.external_id == "INBOX:8bit@eight.ru")
+        .expect("8bit");
     assert_eq!(eight.subject.as_deref(), Some("Заявка"));
     // The mailbox that refuses login is reported, the other keeps working.
     let (_, ready) = app.get_json("/readyz").await;
     let state = wait_until("the broken mailbox's state", async || {
         let (_, ready) = app.get_json("/readyz").await;
-        let s = ready["details"]["mail:broken"]["state"].as_str()?.to_string();
+        let s = ready["details"]["mail:broken"]["state"]
+            .as_str()?
+            .to_string();
         (s == "login_refused").then_some(s)
     })
     .await;
@@ -696,16 +774,31 @@ Message-ID: <8bit@eight.ru>\r\n\r\nbody\r\n"
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("leadgate_mail_mailbox_up{mailbox=\"broken\"} 0"), "{metrics}");
-    assert!(metrics.contains("leadgate_mail_mailbox_up{mailbox=\"sales\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("leadgate_mail_mailbox_up{mailbox=\"broken\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("leadgate_mail_mailbox_up{mailbox=\"sales\"} 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
 fn daemon_config(dir: &Path, db_url: &str, dovecot: &Dovecot, port: u16) -> PathBuf {
     let shipped = helpers::shipped_config()
-        .replace("url = \"sqlite://data/leadgate.db\"", &format!("url = \"{db_url}\""))
-        .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{port}\""))
-        .replace("sqlite_synchronous = \"full\"", "sqlite_synchronous = \"normal\"");
+        .replace(
+            "url = \"sqlite://data/leadgate.db\"",
+            &format!("url = \"{db_url}\""),
+        )
+        .replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "sqlite_synchronous = \"full\"",
+            "sqlite_synchronous = \"normal\"",
+        );
     let config = format!(
         "{shipped}\n[[mail.mailboxes]]\nname = \"sales\"\nhost = \"127.0.0.1\"\nport = {}\n\
          tls = \"plain\"\nallow_plain = true\nlogin = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
@@ -734,7 +827,15 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
     let dovecot = Dovecot::start().await;
     const N: usize = 400;
     let msgs: Vec<Vec<u8>> = (0..N)
-        .map(|i| mail(&format!("k{i}@kill{i}.ru"), "kill", &format!("kill{i}@x.ru"), "", "Нужна цена"))
+        .map(|i| {
+            mail(
+                &format!("k{i}@kill{i}.ru"),
+                "kill",
+                &format!("kill{i}@x.ru"),
+                "",
+                "Нужна цена",
+            )
+        })
         .collect();
     dovecot.append("INBOX", &msgs).await;
     let db = fresh_db().await;
@@ -778,6 +879,10 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
     .fetch_one(store.pool())
     .await
     .expect("counts");
-    assert_eq!((total, distinct), (N as i64, N as i64), "taken before the kill: {taken}");
+    assert_eq!(
+        (total, distinct),
+        (N as i64, N as i64),
+        "taken before the kill: {taken}"
+    );
     store.close().await;
 }

@@ -44,7 +44,10 @@ fn write_maildir(root: &Path, n: usize) -> anyhow::Result<()> {
             i % 100,
             (i / 100) % 100
         );
-        std::fs::write(new.join(format!("{}.M{i}P1.bench", 1_700_000_000 + i)), body)?;
+        std::fs::write(
+            new.join(format!("{}.M{i}P1.bench", 1_700_000_000 + i)),
+            body,
+        )?;
     }
     Ok(())
 }
@@ -66,9 +69,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
     std::fs::write(
         d.join("passwd"),
-        format!("bench:{{PLAIN}}bench:{uid}:{gid}::{}::\n", d.join("home").display()),
+        format!(
+            "bench:{{PLAIN}}bench:{uid}:{gid}::{}::\n",
+            d.join("home").display()
+        ),
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     std::fs::write(
         d.join("dovecot.conf"),
         format!(
@@ -101,7 +109,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn measure(args: &Args, d: &Path, port: u16) -> anyhow::Result<()> {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,7 +6,10 @@ mod mail;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "leadgate-bench", about = "leadgate benchmarks (speed, memory, quality)")]
+#[command(
+    name = "leadgate-bench",
+    about = "leadgate benchmarks (speed, memory, quality)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -36,9 +36,7 @@ fn raw_payload(mailbox: &MailboxSettings, f: &Fetched<'_>, rules: &MailRules) ->
     });
     match std::str::from_utf8(raw) {
         Ok(text) if !text.contains('\0') => envelope["raw"] = json!(text),
-        _ => {
-            envelope["raw_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(raw))
-        }
+        _ => envelope["raw_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(raw)),
     }
     envelope.to_string()
 }
@@ -82,7 +80,9 @@ pub async fn to_item(
                     intent: Intent::Lead,
                 },
                 status: AppealStatus::Rejected,
-                decision: Some(json!({"kind": "not_a_lead", "mail_kind": "unparsed", "reason": e.to_string()})),
+                decision: Some(
+                    json!({"kind": "not_a_lead", "mail_kind": "unparsed", "reason": e.to_string()}),
+                ),
                 message_id: None,
             });
         }
@@ -131,7 +131,10 @@ fn build(
     if let Some(reason) = mail.kind.reason() {
         attributes.insert("kind_reason".into(), json!(reason));
     }
-    attributes.insert("mail_auto_answer".into(), json!(mail.kind.may_auto_answer()));
+    attributes.insert(
+        "mail_auto_answer".into(),
+        json!(mail.kind.may_auto_answer()),
+    );
     if mail.attachments_count > mail.attachments.len() {
         attributes.insert("attachments_count".into(), json!(mail.attachments_count));
     }

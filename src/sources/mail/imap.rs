@@ -88,7 +88,10 @@ pub async fn run_mailbox(mailbox: MailboxSettings, ctx: SourceContext, rules: Ar
         let auth = matches!(&e, FetchError::Connect(c) if c.is_auth());
         tracing::warn!(mailbox = %mailbox.name, host = %mailbox.host, auth, error = %e,
             retry_in_secs = backoff.as_secs(), "mailbox: connection failed; reconnecting");
-        status.set(if auth { "login_refused" } else { "error" }, Some(e.to_string()));
+        status.set(
+            if auth { "login_refused" } else { "error" },
+            Some(e.to_string()),
+        );
         let jitter = rand::thread_rng().gen_range(0..=backoff.as_millis() as u64 / 4);
         tokio::select! {
             _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
@@ -268,7 +271,8 @@ async fn take_chunk(
     });
     let mut fetched = Vec::with_capacity(chunk.len());
     if !normal.is_empty() {
-        fetched.extend(fetch_all(session, &uid_set(&normal), "(UID RFC822.SIZE BODY.PEEK[])").await?);
+        fetched
+            .extend(fetch_all(session, &uid_set(&normal), "(UID RFC822.SIZE BODY.PEEK[])").await?);
     }
     if !big.is_empty() {
         // Only the first `max_message_bytes` of an oversize message come

@@ -108,7 +108,10 @@ pub async fn enqueue_after_processing(
     let Some(interest) = store.interest_row(conn, interest_id).await? else {
         return Ok(());
     };
-    let client_name = store.client_name(conn, client_id).await?.unwrap_or_default();
+    let client_name = store
+        .client_name(conn, client_id)
+        .await?
+        .unwrap_or_default();
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();
     vars.insert("appeal_id", appeal.id.to_string());
     vars.insert("appeal_subject", appeal.subject.clone().unwrap_or_default());
@@ -116,7 +119,11 @@ pub async fn enqueue_after_processing(
     vars.insert("channel", appeal.channel.to_string());
     vars.insert("source", appeal.source.clone());
     vars.insert("client_name", client_name);
-    let contact_name = appeal.contact.display_name().unwrap_or_default().to_string();
+    let contact_name = appeal
+        .contact
+        .display_name()
+        .unwrap_or_default()
+        .to_string();
     vars.insert(
         "contact_name_comma",
         if contact_name.is_empty() {
@@ -153,7 +160,11 @@ pub async fn enqueue_after_processing(
         {
             let own = settings.mail.rules().own_match(&recipient).is_some();
             let since = now_ms() - i64::from(ack.min_interval_hours) * 3_600_000;
-            if !own && !store.mailed_recently(conn, &recipient, KIND_ACK, since).await? {
+            if !own
+                && !store
+                    .mailed_recently(conn, &recipient, KIND_ACK, since)
+                    .await?
+            {
                 store
                     .enqueue_mail(
                         conn,
@@ -249,7 +260,10 @@ pub async fn enqueue_task_reminder(
         return Ok(false);
     };
     let template = &settings.mail.task_reminder;
-    let manager = task.assignee_login.as_deref().and_then(|l| settings.manager(l));
+    let manager = task
+        .assignee_login
+        .as_deref()
+        .and_then(|l| settings.manager(l));
     let Some(email) = manager.and_then(|m| m.email.clone()) else {
         return Ok(false);
     };
@@ -366,7 +380,11 @@ fn build_message(smtp: &SmtpSettings, mail: &OutboxMail) -> Result<Message, Send
     builder.body(mail.body.clone()).map_err(|e| bad(&e))
 }
 
-async fn send_one(transport: &Transport, smtp: &SmtpSettings, mail: &OutboxMail) -> Result<(), SendError> {
+async fn send_one(
+    transport: &Transport,
+    smtp: &SmtpSettings,
+    mail: &OutboxMail,
+) -> Result<(), SendError> {
     let message = build_message(smtp, mail)?;
     match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
         Err(_) => Err(SendError::Timeout),
@@ -435,7 +453,10 @@ pub async fn run_sender(
                 tracing::error!(outbox_id = mail.id, error = %e, "outbox: cannot record the result");
             }
             metrics.set_gauge("leadgate_mail_outbox_sent_total".into(), sent_total as f64);
-            metrics.set_gauge("leadgate_mail_outbox_failed_total".into(), failed_total as f64);
+            metrics.set_gauge(
+                "leadgate_mail_outbox_failed_total".into(),
+                failed_total as f64,
+            );
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.cancelled() => return,
@@ -465,10 +486,7 @@ mod tests {
     fn render_fills_known_and_keeps_unknown_placeholders() {
         let mut vars = BTreeMap::new();
         vars.insert("appeal_id", "42".to_string());
-        assert_eq!(
-            render("№ {appeal_id} {nope} {", &vars),
-            "№ 42 {nope} {"
-        );
+        assert_eq!(render("№ {appeal_id} {nope} {", &vars), "№ 42 {nope} {");
     }
 
     #[test]

@@ -77,9 +77,9 @@ impl TryFrom<String> for AfterAction {
         if let Some(kw) = v.strip_prefix("keyword:") {
             // An IMAP atom: no spaces, parentheses, quotes or wildcards.
             let ok = !kw.is_empty()
-                && kw.bytes().all(|b| {
-                    b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b) && b != b'\\'
-                });
+                && kw
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b) && b != b'\\');
             return if ok {
                 Ok(AfterAction::Keyword(kw.to_string()))
             } else {
@@ -328,7 +328,10 @@ impl MailSettings {
             }
             for (j, f) in m.folders.iter().enumerate() {
                 if f.trim().is_empty() || f.contains(['"', '\r', '\n']) {
-                    push(format!("mail.mailboxes[{i}].folders[{j}]"), "invalid folder");
+                    push(
+                        format!("mail.mailboxes[{i}].folders[{j}]"),
+                        "invalid folder",
+                    );
                 }
             }
             if let Some(owner) = &m.owner {
@@ -354,7 +357,10 @@ impl MailSettings {
                 push("mail.smtp.from".into(), "is not an e-mail address");
             }
             if smtp.login.is_some() != smtp.password.is_some() {
-                push("mail.smtp.password".into(), "give both login and password, or neither");
+                push(
+                    "mail.smtp.password".into(),
+                    "give both login and password, or neither",
+                );
             }
             if smtp.max_per_second == 0 {
                 push("mail.smtp.max_per_second".into(), "must be at least 1");
