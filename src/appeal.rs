@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::contact::{Email, Phone, Region, TelegramUserId, TelegramUsername, VkId, VkScreenName};
+use crate::contact::{
+    extract_phones, Email, Phone, PhoneError, Region, TelegramUserId, TelegramUsername, VkId,
+    VkScreenName,
+};
 
 /// Where an appeal came from. The `source` string narrows it down (which form,
 /// which mailbox, which bot).
@@ -304,6 +307,12 @@ impl ContactCard {
             }
             match Phone::parse(raw, region) {
                 Ok(phone) => out.push(ContactKind::Phone, phone.e164().to_string(), raw),
+                // People put two numbers in one field ("8 912 ..., 8 495 ...").
+                Err(PhoneError::ExtraDigits) if !extract_phones(raw, region).is_empty() => {
+                    for phone in extract_phones(raw, region) {
+                        out.push(ContactKind::Phone, phone.e164().to_string(), phone.raw());
+                    }
+                }
                 Err(e) => out.reject(format!("contact.phones[{i}]"), raw, e.to_string()),
             }
         }
@@ -371,5 +380,33 @@ impl NormalizedContact {
             raw: raw.to_string(),
             reason,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_numbers_in_one_field_become_several_keys() {
+        let card = ContactCard {
+            phones: vec!["8 912 345-67-89, 8 (495) 123-45-67".into(), "нет".into()],
+            ..ContactCard::default()
+        };
+        let n = card.normalize(Region::Ru);
+        let values: Vec<&str> = n.keys.iter().map(|k| k.value.as_str()).collect();
+        assert_eq!(values, ["+79123456789", "+74951234567"]);
+        assert_eq!(n.rejected.len(), 1);
+        assert_eq!(n.rejected[0].field, "contact.phones[1]");
+    }
+
+    #[test]
+    fn an_empty_card_is_empty_and_a_company_alone_is_not() {
+        assert!(ContactCard::default().is_empty());
+        let card = ContactCard {
+            company: Some("ООО Ромашка".into()),
+            ..ContactCard::default()
+        };
+        assert!(!card.is_empty());
     }
 }

@@ -125,3 +125,20 @@ impl FromRequestParts<AppState> for ApiCaller {
         found.ok_or(ApiError::Unauthorized)
     }
 }
+
+/// A numeric id from the path; anything else is a 400 problem naming `id`.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad("id", e.body_text()))?;
+        raw.parse::<i64>()
+            .map(PathId)
+            .map_err(|_| ApiError::bad("id", format!("`{raw}` is not a numeric id")))
+    }
+}

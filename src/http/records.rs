@@ -1,13 +1,13 @@
 //! Read access to clients and interests.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Problem};
-use super::extract::ApiCaller;
+use super::extract::{ApiCaller, PathId};
 use super::AppState;
 use crate::appeal::{ContactCard, ContactKind};
 use crate::client::Client;
@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 pub async fn get_client(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
 ) -> Result<Json<Client>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
     state
@@ -93,7 +93,7 @@ pub async fn find_clients(
 pub async fn get_interest(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
 ) -> Result<Json<InterestDetails>, ApiError> {
     caller.require(&[Role::Manager, Role::Head, Role::Operator])?;
     state

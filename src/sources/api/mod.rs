@@ -1,6 +1,6 @@
 //! The JSON API: other systems post appeals directly.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use super::Source;
 use crate::appeal::{AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal};
 use crate::dedup::DecisionKind;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiCaller, ValidJson};
+use crate::http::extract::{ApiCaller, PathId, ValidJson};
 use crate::http::AppState;
 use crate::settings::Role;
 
@@ -174,7 +174,7 @@ pub async fn post_appeal(
 pub async fn get_appeal(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
 ) -> Result<Json<AppealView>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
     let appeal = state
