@@ -886,3 +886,33 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
     );
     store.close().await;
 }
+
+#[test]
+fn mail_config_problems_name_their_keys() {
+    let config = format!(
+        "{}\n[[mail.mailboxes]]\nname = \"bad name\"\nhost = \"\"\nlogin = \"x\"\npassword = \"p\"\n\
+         tls = \"plain\"\nafter = \"archive\"\n",
+        helpers::shipped_config()
+    );
+    let err = leadgate::settings::load_from_str(&config, Vec::<(String, String)>::new())
+        .expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("mail.mailboxes[0].after"), "{text}");
+    let config = format!(
+        "{}\n[[mail.mailboxes]]\nname = \"bad name\"\nhost = \"\"\nlogin = \"x\"\npassword = \"p\"\n\
+         tls = \"plain\"\nowner = \"nobody\"\nshoe = 1\n",
+        helpers::shipped_config()
+    );
+    let text = leadgate::settings::load_from_str(&config, Vec::<(String, String)>::new())
+        .expect_err("invalid")
+        .to_string();
+    for key in [
+        "mail.mailboxes[0].name",
+        "mail.mailboxes[0].host",
+        "mail.mailboxes[0].tls",
+        "mail.mailboxes[0].owner",
+        "mail.mailboxes[0].shoe",
+    ] {
+        assert!(text.contains(key), "{key} in {text}");
+    }
+}
