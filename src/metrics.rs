@@ -27,6 +27,8 @@ pub struct Metrics {
     pbx_events: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Extra gauges set by sources (e.g. mailbox connection state).
     gauges: Mutex<BTreeMap<String, f64>>,
+    /// Per-component state for `/readyz` details (e.g. each mailbox).
+    details: Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -78,6 +80,28 @@ impl Metrics {
         if let Ok(mut g) = self.gauges.lock() {
             g.insert(name_and_labels, value);
         }
+    }
+
+    /// Adds to a counter kept among the gauges (sources that count events).
+    pub fn add_to_gauge(&self, name_and_labels: String, delta: f64) {
+        if let Ok(mut g) = self.gauges.lock() {
+            *g.entry(name_and_labels).or_insert(0.0) += delta;
+        }
+    }
+
+    /// State shown under `details` on `/readyz`; informational, it does not
+    /// make the instance unready (a broken mailbox must not take the API down).
+    pub fn set_detail(&self, key: &str, value: serde_json::Value) {
+        if let Ok(mut d) = self.details.lock() {
+            d.insert(key.to_string(), value);
+        }
+    }
+
+    pub fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.details
+            .lock()
+            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Renders the Prometheus text exposition format; `pending` is read from

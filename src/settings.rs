@@ -654,6 +654,10 @@ impl PbxSettings {
     }
 }
 
+pub use crate::sources::mail::settings::{
+    AfterAction, MailSettings, MailTls, MailboxSettings, SmtpSettings,
+};
+
 /// The whole configuration, after every check passed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -670,6 +674,8 @@ pub struct Settings {
     pub forms: BTreeMap<String, FormSettings>,
     pub tasks: TaskSettings,
     pub telegram: TelegramSettings,
+    /// Mailboxes read over IMAP, the rules for inbound mail, outgoing mail.
+    pub mail: MailSettings,
     pub vk: VkSettings,
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
@@ -802,6 +808,7 @@ pub fn load_from_str(
     let matching = section::<MatchingSettings>(&mut table, "matching", &mut problems);
     let routing = section::<RoutingSettings>(&mut table, "routing", &mut problems);
     let pipeline = section::<PipelineSettings>(&mut table, "pipeline", &mut problems);
+    let mail = section::<MailSettings>(&mut table, "mail", &mut problems);
     let web = section::<WebSettings>(&mut table, "web", &mut problems);
     let managers = section::<Vec<ManagerSettings>>(&mut table, "managers", &mut problems);
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
@@ -822,6 +829,7 @@ pub fn load_from_str(
     let settings = Settings {
         server,
         database,
+        mail,
         logging,
         api,
         matching,
@@ -1405,6 +1413,9 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
                 format!("`{login}` is not in [[managers]]"),
             );
         }
+    }
+    for problem in s.mail.check(&logins) {
+        push(problem.0, problem.1);
     }
     for (name, form) in &s.forms {
         if let Some(url) = &form.thank_you_url {

@@ -159,7 +159,14 @@ impl Pipeline {
         let started = Instant::now();
         for (claim, contact) in claimed.iter().zip(&normalized) {
             let mut sp = tx.conn().begin().await?;
-            match self.process_one(&mut sp, claim, contact).await {
+            let result = match self.process_one(&mut sp, claim, contact).await {
+                Ok(processed) => self
+                    .notify(&mut sp, claim, &processed)
+                    .await
+                    .map(|()| processed),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(processed) => {
                     sp.commit().await?;
                     done.push(processed);
@@ -208,6 +215,26 @@ impl Pipeline {
             );
         }
         Ok(done)
+    }
+
+    /// The notify step: mail to the person and to the responsible manager
+    /// is queued in the same transaction, so it exists iff processing does.
+    async fn notify(
+        &self,
+        conn: &mut AnyConnection,
+        claim: &ClaimedAppeal,
+        processed: &Processed,
+    ) -> Result<(), StorageError> {
+        crate::sources::mail::outbox::enqueue_after_processing(
+            &self.store,
+            conn,
+            &self.settings,
+            &claim.appeal,
+            processed.status,
+            processed.client_id,
+            processed.interest_id,
+        )
+        .await
     }
 
     async fn process_one(
@@ -459,8 +486,21 @@ impl Pipeline {
         let summary = appeal_summary(appeal);
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
+        // A personal mailbox's owner takes the new interests that come to it.
+        let owner = appeal
+            .attributes
+            .get("mail_owner")
+            .and_then(|v| v.as_str())
+            .filter(|login| self.settings.manager(login).is_some());
         let responsible = match self.store.client_responsible(conn, client_id).await? {
-            Some(login) => Some(login),
+            Some(login) => Some(owner.map_or(login, str::to_string)),
+            None if owner.is_some() => {
+                let login = owner.unwrap_or_default();
+                self.store
+                    .set_client_responsible(conn, client_id, login)
+                    .await?;
+                Some(login.to_string())
+            }
             None => {
                 let next = self.next_in_round_robin(conn).await?;
                 if let Some(login) = &next {

@@ -49,5 +49,6 @@ pub fn build(settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
         Arc::new(vk::VkSource::new(settings)),
         Arc::new(messengers::MessengersSource::new()),
         Arc::new(pbx::webhook::PbxSource),
+        Arc::new(mail::MailSource),
     ]
 }

@@ -10,6 +10,7 @@ mod audit;
 mod calls;
 mod clients;
 mod interests;
+mod mail;
 mod merges;
 mod messengers;
 mod review;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub use calls::{CallInteraction, StoredCall};
 use chrono::{DateTime, TimeZone, Utc};
+pub use mail::{MailCursor, MailItem, OutboxMail, OutgoingMail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};

@@ -1,6 +1,7 @@
 //! Benchmarks as commands: each subcommand prints its figures.
 
 mod ingest;
+mod mail;
 
 use clap::{Parser, Subcommand};
 
@@ -18,11 +19,14 @@ struct Cli {
 enum Command {
     /// End-to-end intake: import clients, post appeals over HTTP, wait until processed.
     Ingest(ingest::Args),
+    /// Mail intake: messages per second taken from a real Dovecot folder.
+    Mail(mail::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Mail(args) => mail::run(args).await,
     }
 }
