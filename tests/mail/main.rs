@@ -916,3 +916,58 @@ fn mail_config_problems_name_their_keys() {
         assert!(text.contains(key), "{key} in {text}");
     }
 }
+
+/// The overdue sweeper tells the task's manager by e-mail, through the outbox,
+/// once per task.
+#[tokio::test]
+async fn an_overdue_task_sends_one_reminder_to_its_manager() {
+    let dovecot = Dovecot::start().await;
+    let sink = SmtpSink::start().await;
+    let app = app_with(&dovecot, Some(&sink), |_| {}).await;
+    let resp = app
+        .post_appeal(&serde_json::json!({
+            "source": "crm", "external_id": "overdue-1",
+            "contact": {"name": "Олег", "phones": ["+79125550011"]}
+        }))
+        .await;
+    let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    app.processed_appeal(id).await;
+    let settings = std::sync::Arc::new(app.settings.clone());
+    let router = std::sync::Arc::new(leadgate::routing::Router::new(&settings).unwrap());
+    let stage = leadgate::stage::Stage::new(app.store.clone(), settings, router);
+    let later = chrono::Utc::now() + chrono::Duration::days(10);
+    assert_eq!(stage.sweep_overdue(later).await.unwrap().len(), 1);
+    assert!(
+        stage.sweep_overdue(later).await.unwrap().is_empty(),
+        "reported once"
+    );
+    let subject_of = |m: &str| {
+        mail_parser::MessageParser::default()
+            .parse(m.as_bytes())
+            .and_then(|p| p.subject().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let reminder = wait_until("the reminder at the SMTP sink", async || {
+        sink.messages()
+            .into_iter()
+            .find(|m| subject_of(m).starts_with("Напоминание: "))
+    })
+    .await;
+    assert!(
+        reminder.contains("ivanova@example.ru"),
+        "to the responsible manager"
+    );
+    assert_eq!(
+        subject_of(&reminder),
+        "Напоминание: Телефонный звонок клиенту"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let reminders = sink
+        .messages()
+        .iter()
+        .filter(|m| subject_of(m).starts_with("Напоминание: "))
+        .count();
+    assert_eq!(reminders, 1, "one reminder per task");
+}
