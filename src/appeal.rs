@@ -191,6 +191,44 @@ pub enum Intent {
     /// A reply to something we know (a mail thread): straight into that
     /// interest's feed, whoever the sender turns out to be.
     Reply { interest_id: i64 },
+    /// A telephone call (cloud PBX). Inbound calls are appeals like any other,
+    /// except that a known client's call becomes an interaction in its open
+    /// interest rather than a repeat appeal, and a missed one asks for a
+    /// callback. Outbound calls never create a client.
+    Call {
+        direction: CallDirection,
+        outcome: CallOutcome,
+        #[serde(default)]
+        duration_secs: Option<u32>,
+        #[serde(default)]
+        talk_secs: Option<u32>,
+        /// The leadgate login of the employee who answered or placed the call,
+        /// when the PBX user is mapped to one.
+        #[serde(default)]
+        employee: Option<String>,
+        #[serde(default)]
+        recording_url: Option<String>,
+        /// The PBX's id of the call (also the appeal's external id).
+        call_id: String,
+    },
+}
+
+/// Direction of a call from our side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// The client called us.
+    Inbound,
+    /// We called the client.
+    Outbound,
+}
+
+/// Whether anybody talked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Missed,
+    Answered,
 }
 
 /// What a channel hands to intake.

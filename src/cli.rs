@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         what: UserCommand,
     },
+    /// Telegram bots.
+    Telegram {
+        #[command(subcommand)]
+        what: TelegramCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -199,6 +204,12 @@ async fn user_command(settings: &Settings, what: &UserCommand) -> anyhow::Result
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TelegramCommand {
+    /// Register URL (https://.../hooks/telegram/BOT) as the bot's webhook, with its secret_token.
+    SetWebhook { bot: String, url: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Import clients from a CSV file (see README for the columns).
     Clients { file: PathBuf },
@@ -297,6 +308,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.bad_rows.len()
             );
             store.close().await;
+            Ok(())
+        }
+        Command::Telegram {
+            what: TelegramCommand::SetWebhook { bot, url },
+        } => {
+            let settings = load(&cli)?;
+            let cfg = settings
+                .telegram
+                .bots
+                .get(bot)
+                .with_context(|| format!("no [telegram.bots.{bot}] in the configuration"))?;
+            if !url.starts_with("https://") {
+                eprintln!("warning: Telegram only posts to https:// URLs");
+            }
+            crate::sources::telegram::api::set_webhook(cfg, url)
+                .await
+                .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
+            println!("webhook of bot {bot} set to {url}");
             Ok(())
         }
         Command::Run => {

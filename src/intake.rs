@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::appeal::NewAppeal;
 use crate::metrics::Metrics;
-use crate::storage::{AcceptedAppeal, Store};
+use crate::storage::{AcceptedAppeal, MailCursor, MailItem, Store};
 
 /// How many submissions one commit may carry.
 const MAX_GROUP: usize = 256;
@@ -32,6 +32,9 @@ struct Submission {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Submission>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
 }
 
 impl Intake {
@@ -43,8 +46,54 @@ impl Intake {
         wake: Arc<Notify>,
     ) -> (Intake, JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(4 * MAX_GROUP);
-        let writer = tokio::spawn(write_loop(store, metrics, wake, inbox));
-        (Intake { queue }, writer)
+        let writer = tokio::spawn(write_loop(
+            store.clone(),
+            metrics.clone(),
+            wake.clone(),
+            inbox,
+        ));
+        (
+            Intake {
+                queue,
+                store,
+                metrics,
+                wake,
+            },
+            writer,
+        )
+    }
+
+    /// The mail variant: stores a run of fetched messages together with the
+    /// folder's read cursor in one transaction, so that a message is taken
+    /// exactly once across crashes and reconnects. Same idempotency as
+    /// [`Intake::submit`]; the raw message is in each appeal's payload.
+    pub async fn submit_mail_batch(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        items: &[MailItem],
+        cursor: MailCursor,
+    ) -> Result<Vec<AcceptedAppeal>, IntakeError> {
+        let accepted = self
+            .store
+            .accept_mail_batch(mailbox, folder, items, cursor)
+            .await
+            .map_err(|e| IntakeError::Storage(e.to_string()))?;
+        let mut any_new = false;
+        for (item, a) in items.iter().zip(&accepted) {
+            self.metrics.accepted(item.appeal.channel, a.created);
+            any_new |= a.created && a.status == crate::appeal::AppealStatus::Pending;
+        }
+        if any_new {
+            self.wake.notify_one();
+        }
+        Ok(accepted)
+    }
+
+    /// Wakes the pipeline for appeals a source stored in its own transaction
+    /// (telephony stores a call and its appeal together).
+    pub fn wake_pipeline(&self) {
+        self.wake.notify_one();
     }
 
     /// Stores the appeal durably; returns its id, also for a redelivery.

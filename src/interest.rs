@@ -113,6 +113,9 @@ pub struct Interaction {
     /// What came of it (set when it is done).
     pub result: Option<String>,
     pub author: Option<String>,
+    /// A call's recording, when the PBX gave a link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
 }
 
 /// One immutable line in an interest's history.

@@ -22,8 +22,13 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// Telephony: (provider, what) → count (stored, duplicate, unsupported,
+    /// hidden_number, recording_attached).
+    pbx_events: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Extra gauges set by sources (e.g. mailbox connection state).
     gauges: Mutex<BTreeMap<String, f64>>,
+    /// Per-component state for `/readyz` details (e.g. each mailbox).
+    details: Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -55,6 +60,11 @@ impl Metrics {
         bump(&self.rejected_requests, format!("{source}\u{0}{reason}"));
     }
 
+    /// A telephony webhook event and what became of it.
+    pub fn pbx_event(&self, provider: &str, what: &'static str) {
+        bump(&self.pbx_events, (provider.to_string(), what));
+    }
+
     pub fn observe_latency(&self, seconds: f64) {
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
             if seconds <= *bound {
@@ -70,6 +80,28 @@ impl Metrics {
         if let Ok(mut g) = self.gauges.lock() {
             g.insert(name_and_labels, value);
         }
+    }
+
+    /// Adds to a counter kept among the gauges (sources that count events).
+    pub fn add_to_gauge(&self, name_and_labels: String, delta: f64) {
+        if let Ok(mut g) = self.gauges.lock() {
+            *g.entry(name_and_labels).or_insert(0.0) += delta;
+        }
+    }
+
+    /// State shown under `details` on `/readyz`; informational, it does not
+    /// make the instance unready (a broken mailbox must not take the API down).
+    pub fn set_detail(&self, key: &str, value: serde_json::Value) {
+        if let Ok(mut d) = self.details.lock() {
+            d.insert(key.to_string(), value);
+        }
+    }
+
+    pub fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.details
+            .lock()
+            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Renders the Prometheus text exposition format; `pending` is read from
@@ -117,6 +149,19 @@ impl Metrics {
                     "leadgate_requests_rejected_total{{source=\"{}\",reason=\"{}\"}} {n}",
                     escape(source),
                     escape(reason)
+                );
+            }
+        }
+        out.push_str(
+            "# HELP leadgate_pbx_events_total Telephony webhook events by provider and fate.\n",
+        );
+        out.push_str("# TYPE leadgate_pbx_events_total counter\n");
+        if let Ok(m) = self.pbx_events.lock() {
+            for ((provider, what), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "leadgate_pbx_events_total{{provider=\"{}\",kind=\"{what}\"}} {n}",
+                    escape(provider)
                 );
             }
         }

@@ -13,6 +13,10 @@ use serde::Deserialize;
 
 use crate::contact::Region;
 use crate::scenario::{ScenarioSet, WorkCalendar};
+use crate::sources::pbx::generic::{GenericConfig, Secret as GenericSecret};
+use crate::sources::pbx::mango::MangoConfig;
+use crate::sources::pbx::megafon::MegafonConfig;
+use crate::sources::pbx::zadarma::ZadarmaConfig;
 
 /// A secret that must never reach a log line or a `Debug` dump.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -336,6 +340,341 @@ fn default_dedup_window() -> u64 {
     600
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// leadgate calls getUpdates (no public URL needed).
+    #[default]
+    Polling,
+    /// Telegram posts to `/hooks/telegram/<bot>`; register it with
+    /// `leadgate telegram set-webhook`.
+    Webhook,
+}
+
+/// Limits that fold a burst of messages from one person into the appeals
+/// already made, instead of one appeal per message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BurstSettings {
+    /// Messages from one person that become appeals within `window_secs`;
+    /// the rest are kept raw as folded events of that person's last appeal.
+    pub max_messages: u32,
+    pub window_secs: u64,
+}
+
+impl Default for BurstSettings {
+    fn default() -> Self {
+        Self {
+            max_messages: 20,
+            window_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde()]
+pub struct TelegramBotSettings {
+    /// The token from @BotFather (or `token_file`).
+    pub token: Secret,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Webhook mode: the `secret_token` given to setWebhook, checked on every post.
+    #[serde(default)]
+    pub secret_token: Option<Secret>,
+    /// Sent once to a person's first message; `{first_name}` and `{name}` are replaced.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Messages in groups and supergroups become appeals too (default: ignored).
+    #[serde(default)]
+    pub allow_groups: bool,
+    /// The Bot API server (a local Bot API server, or a test double).
+    #[serde(default = "default_telegram_api_url")]
+    pub api_url: String,
+    /// Long-polling timeout of getUpdates.
+    #[serde(default = "default_poll_wait")]
+    pub poll_timeout_secs: u64,
+    #[serde(default)]
+    pub burst: BurstSettings,
+}
+
+fn default_telegram_api_url() -> String {
+    "https://api.telegram.org".into()
+}
+fn default_poll_wait() -> u64 {
+    25
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TelegramSettings {
+    pub bots: BTreeMap<String, TelegramBotSettings>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VkMode {
+    /// VK posts events to `/hooks/vk/<community>`.
+    #[default]
+    Callback,
+    /// leadgate reads the Bots Long Poll API.
+    Longpoll,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde()]
+pub struct VkCommunitySettings {
+    pub group_id: i64,
+    /// Community access token with the messages right (or `access_token_file`).
+    pub access_token: Secret,
+    #[serde(default = "default_vk_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub mode: VkMode,
+    /// Callback mode: the string VK expects back from the confirmation request.
+    #[serde(default)]
+    pub confirmation: Option<Secret>,
+    /// Callback mode: the secret key set in the community's Callback API settings.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Messages in group chats (peer_id > 2000000000) become appeals too.
+    #[serde(default)]
+    pub allow_groups: bool,
+    #[serde(default = "default_vk_api_url")]
+    pub api_url: String,
+    /// `wait` of a_check.
+    #[serde(default = "default_poll_wait")]
+    pub poll_wait_secs: u64,
+    /// How long a resolved sender name is reused before users.get is asked again.
+    #[serde(default = "default_name_ttl")]
+    pub name_cache_secs: u64,
+    #[serde(default)]
+    pub burst: BurstSettings,
+}
+
+fn default_vk_version() -> String {
+    "5.199".into()
+}
+fn default_vk_api_url() -> String {
+    "https://api.vk.com/method".into()
+}
+fn default_name_ttl() -> u64 {
+    86_400
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct VkSettings {
+    pub communities: BTreeMap<String, VkCommunitySettings>,
+}
+
+/// One PBX account: the provider's own settings plus the PBX users of this
+/// account mapped to leadgate logins (extension numbers repeat across PBXes).
+#[derive(Debug, Clone)]
+pub struct PbxAccount<C> {
+    pub config: C,
+    pub employees: BTreeMap<String, String>,
+}
+
+impl<C> PbxAccount<C> {
+    pub fn new(config: C) -> Self {
+        PbxAccount {
+            config,
+            employees: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[pbx]`: cloud-PBX accounts served at `/hooks/pbx/<provider>/<name>`.
+#[derive(Debug, Clone)]
+pub struct PbxSettings {
+    pub mango: BTreeMap<String, PbxAccount<MangoConfig>>,
+    pub zadarma: BTreeMap<String, PbxAccount<ZadarmaConfig>>,
+    pub megafon: BTreeMap<String, PbxAccount<MegafonConfig>>,
+    pub generic: BTreeMap<String, PbxAccount<GenericConfig>>,
+    /// PBX user / extension → leadgate login, for every account (an
+    /// account's own `employees` wins; managers' `pbx_user` is the fallback).
+    pub employees: BTreeMap<String, String>,
+    /// A missed call asks for a callback within this many minutes.
+    pub callback_due_minutes: u32,
+    /// Who calls back when the client has no responsible manager: these
+    /// logins take such callbacks in turn.
+    pub on_duty: Vec<String>,
+    /// A call whose PBX never says "the whole call is over" (MegaFon without
+    /// `history`, Mango without `events/summary`) is decided once every leg
+    /// has ended and nothing was heard of it for this many seconds.
+    pub settle_secs: u64,
+}
+
+impl Default for PbxSettings {
+    fn default() -> Self {
+        PbxSettings {
+            mango: BTreeMap::new(),
+            zadarma: BTreeMap::new(),
+            megafon: BTreeMap::new(),
+            generic: BTreeMap::new(),
+            employees: BTreeMap::new(),
+            callback_due_minutes: 15,
+            on_duty: Vec::new(),
+            settle_secs: 120,
+        }
+    }
+}
+
+/// One account, provider-neutral, for checks and employee lookups.
+struct AccountRef<'a> {
+    /// The provider segment of the URL (`generic` for generic mappings).
+    segment: &'static str,
+    /// The account's name in the config and the URL.
+    name: &'a str,
+    /// `CallEvent::provider` of its events.
+    provider: &'a str,
+    /// `CallEvent::account` of its events.
+    account: &'a str,
+    employees: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct PbxCommon {
+    employees: BTreeMap<String, String>,
+    callback_due_minutes: u32,
+    on_duty: Vec<String>,
+    settle_secs: u64,
+}
+
+impl Default for PbxCommon {
+    fn default() -> Self {
+        let d = PbxSettings::default();
+        PbxCommon {
+            employees: d.employees,
+            callback_due_minutes: d.callback_due_minutes,
+            on_duty: d.on_duty,
+            settle_secs: d.settle_secs,
+        }
+    }
+}
+
+impl PbxSettings {
+    pub fn is_empty(&self) -> bool {
+        self.mango.is_empty()
+            && self.zadarma.is_empty()
+            && self.megafon.is_empty()
+            && self.generic.is_empty()
+    }
+
+    /// Every configured account, whatever its provider.
+    fn accounts<'a>(&'a self) -> Vec<AccountRef<'a>> {
+        let mut out = Vec::new();
+        let refs = |segment: &'static str,
+                    name: &'a String,
+                    provider: &'a str,
+                    account: &'a String,
+                    employees: &'a BTreeMap<String, String>| AccountRef {
+            segment,
+            name: name.as_str(),
+            provider,
+            account: account.as_str(),
+            employees,
+        };
+        for (name, a) in &self.mango {
+            out.push(refs(
+                "mango",
+                name,
+                "mango",
+                &a.config.account,
+                &a.employees,
+            ));
+        }
+        for (name, a) in &self.zadarma {
+            out.push(refs(
+                "zadarma",
+                name,
+                "zadarma",
+                &a.config.account,
+                &a.employees,
+            ));
+        }
+        for (name, a) in &self.megafon {
+            out.push(refs(
+                "megafon",
+                name,
+                "megafon",
+                &a.config.account,
+                &a.employees,
+            ));
+        }
+        for (name, a) in &self.generic {
+            out.push(refs(
+                "generic",
+                name,
+                &a.config.provider,
+                &a.config.account,
+                &a.employees,
+            ));
+        }
+        out
+    }
+
+    /// The leadgate login of a PBX user / extension seen on a call of
+    /// (`provider`, `account`) as the events name them.
+    pub fn employee_login(
+        &self,
+        managers: &[ManagerSettings],
+        provider: &str,
+        account: &str,
+        pbx_user: &str,
+    ) -> Option<String> {
+        let pbx_user = pbx_user.trim();
+        if pbx_user.is_empty() {
+            return None;
+        }
+        self.accounts()
+            .into_iter()
+            .filter(|a| a.provider == provider && a.account == account)
+            .find_map(|a| a.employees.get(pbx_user).cloned())
+            .or_else(|| self.employees.get(pbx_user).cloned())
+            .or_else(|| {
+                managers
+                    .iter()
+                    .find(|m| m.pbx_user.as_deref().map(str::trim) == Some(pbx_user))
+                    .map(|m| m.login.clone())
+            })
+    }
+
+    /// The reverse: what the PBX of this account calls `login` (for MegaFon's
+    /// `responsible`).
+    pub fn pbx_user_of(
+        &self,
+        managers: &[ManagerSettings],
+        provider: &str,
+        account: &str,
+        login: &str,
+    ) -> Option<String> {
+        let find = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .find(|(_, l)| l.as_str() == login)
+                .map(|(u, _)| u.clone())
+        };
+        self.accounts()
+            .into_iter()
+            .filter(|a| a.provider == provider && a.account == account)
+            .find_map(|a| find(a.employees))
+            .or_else(|| {
+                managers
+                    .iter()
+                    .find(|m| m.login == login)
+                    .and_then(|m| m.pbx_user.clone())
+            })
+            .or_else(|| find(&self.employees))
+    }
+}
+
+pub use crate::sources::mail::settings::{
+    AfterAction, MailSettings, MailTls, MailboxSettings, SmtpSettings,
+};
+
 /// The whole configuration, after every check passed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -351,9 +690,14 @@ pub struct Settings {
     pub departments: Vec<DepartmentSettings>,
     pub forms: BTreeMap<String, FormSettings>,
     pub tasks: TaskSettings,
+    pub telegram: TelegramSettings,
+    /// Mailboxes read over IMAP, the rules for inbound mail, outgoing mail.
+    pub mail: MailSettings,
+    pub vk: VkSettings,
     pub scenarios: ScenarioSet,
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
+    pub pbx: PbxSettings,
 }
 
 impl Settings {
@@ -481,13 +825,17 @@ pub fn load_from_str(
     let matching = section::<MatchingSettings>(&mut table, "matching", &mut problems);
     let routing = section::<RoutingSettings>(&mut table, "routing", &mut problems);
     let pipeline = section::<PipelineSettings>(&mut table, "pipeline", &mut problems);
+    let mail = section::<MailSettings>(&mut table, "mail", &mut problems);
     let web = section::<WebSettings>(&mut table, "web", &mut problems);
     let managers = section::<Vec<ManagerSettings>>(&mut table, "managers", &mut problems);
     let departments = section::<Vec<DepartmentSettings>>(&mut table, "departments", &mut problems);
     let forms = section::<BTreeMap<String, FormSettings>>(&mut table, "forms", &mut problems);
     let tasks = section::<TaskSettings>(&mut table, "tasks", &mut problems);
+    let telegram = section::<TelegramSettings>(&mut table, "telegram", &mut problems);
+    let vk = section::<VkSettings>(&mut table, "vk", &mut problems);
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
+    let pbx = pbx_section(&mut table, &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -498,6 +846,7 @@ pub fn load_from_str(
     let settings = Settings {
         server,
         database,
+        mail,
         logging,
         api,
         matching,
@@ -508,10 +857,14 @@ pub fn load_from_str(
         departments,
         forms,
         tasks,
+        telegram,
+        vk,
         scenarios,
         calendar,
+        pbx,
     };
     check(&settings, &mut problems);
+    check_pbx(&settings, &mut problems);
     if problems.is_empty() {
         Ok(settings)
     } else {
@@ -625,6 +978,270 @@ fn scenario_section(
     set.standard_if_empty()
 }
 
+/// `[pbx]`: the shared keys, and one table per account under each provider.
+/// An account's `employees` is taken out before the provider's own (strict)
+/// settings are read, and its `account` label defaults to its name.
+fn pbx_section(
+    table: &mut config::Map<String, config::Value>,
+    problems: &mut Vec<ConfigProblem>,
+) -> PbxSettings {
+    let Some(value) = table.remove("pbx") else {
+        return PbxSettings::default();
+    };
+    let mut pbx = match value.into_table() {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(ConfigProblem {
+                key: "pbx".into(),
+                message: e.to_string(),
+            });
+            return PbxSettings::default();
+        }
+    };
+    let mango = pbx_accounts(&mut pbx, "mango", problems);
+    let zadarma = pbx_accounts(&mut pbx, "zadarma", problems);
+    let megafon = pbx_accounts(&mut pbx, "megafon", problems);
+    let generic = pbx_accounts(&mut pbx, "generic", problems);
+    let common = deserialize_value::<PbxCommon>(
+        config::Value::new(None, config::ValueKind::Table(pbx)),
+        "pbx",
+        problems,
+    )
+    .unwrap_or_default();
+    PbxSettings {
+        mango,
+        zadarma,
+        megafon,
+        generic,
+        employees: common.employees,
+        callback_due_minutes: common.callback_due_minutes,
+        on_duty: common.on_duty,
+        settle_secs: common.settle_secs,
+    }
+}
+
+fn pbx_accounts<C: DeserializeOwned>(
+    pbx: &mut config::Map<String, config::Value>,
+    provider: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> BTreeMap<String, PbxAccount<C>> {
+    let mut out = BTreeMap::new();
+    let Some(value) = pbx.remove(provider) else {
+        return out;
+    };
+    let accounts = match value.into_table() {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(ConfigProblem {
+                key: format!("pbx.{provider}"),
+                message: format!("{e}; expected [pbx.{provider}.<name>] tables"),
+            });
+            return out;
+        }
+    };
+    for (name, value) in accounts {
+        let prefix = format!("pbx.{provider}.{name}");
+        let mut account = match value.into_table() {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(ConfigProblem {
+                    key: prefix,
+                    message: format!("{e}; expected a table [pbx.{provider}.<name>]"),
+                });
+                continue;
+            }
+        };
+        let employees = account
+            .remove("employees")
+            .and_then(|e| {
+                deserialize_value::<BTreeMap<String, String>>(
+                    e,
+                    &format!("{prefix}.employees"),
+                    problems,
+                )
+            })
+            .unwrap_or_default();
+        if !account.contains_key("account") {
+            account.insert("account".into(), config::Value::from(name.clone()));
+        }
+        let value = config::Value::new(None, config::ValueKind::Table(account));
+        if let Some(config) = deserialize_value::<C>(value, &prefix, problems) {
+            out.insert(name, PbxAccount { config, employees });
+        }
+    }
+    out
+}
+
+fn check_pbx(s: &Settings, problems: &mut Vec<ConfigProblem>) {
+    let logins: std::collections::HashSet<&str> =
+        s.managers.iter().map(|m| m.login.as_str()).collect();
+    let mut push = |key: String, message: String| problems.push(ConfigProblem { key, message });
+    let pbx = &s.pbx;
+    if pbx.callback_due_minutes == 0 {
+        push(
+            "pbx.callback_due_minutes".into(),
+            "must be at least 1".into(),
+        );
+    }
+    for (i, login) in pbx.on_duty.iter().enumerate() {
+        if !logins.contains(login.as_str()) {
+            push(
+                format!("pbx.on_duty[{i}]"),
+                format!("`{login}` is not in [[managers]]"),
+            );
+        }
+    }
+    for (user, login) in &pbx.employees {
+        if !logins.contains(login.as_str()) {
+            push(
+                format!("pbx.employees.{user}"),
+                format!("`{login}` is not in [[managers]]"),
+            );
+        }
+    }
+    let mut labels = std::collections::HashSet::new();
+    for AccountRef {
+        segment,
+        name,
+        provider,
+        account,
+        employees,
+    } in pbx.accounts()
+    {
+        let prefix = format!("pbx.{segment}.{name}");
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            push(
+                prefix.clone(),
+                "the name is part of the URL: use letters, digits, - and _".into(),
+            );
+        }
+        if account.trim().is_empty() {
+            push(format!("{prefix}.account"), "must not be empty".into());
+        }
+        if !labels.insert((provider, account)) {
+            push(
+                format!("{prefix}.account"),
+                format!("another {provider} account is also labelled `{account}`; calls would mix"),
+            );
+        }
+        for (user, login) in employees {
+            if !logins.contains(login.as_str()) {
+                push(
+                    format!("{prefix}.employees.{user}"),
+                    format!("`{login}` is not in [[managers]]"),
+                );
+            }
+        }
+    }
+    let empty = |v: &str| v.trim().is_empty();
+    for (name, a) in &pbx.mango {
+        for (key, v) in [
+            ("api_key", &a.config.api_key),
+            ("api_salt", &a.config.api_salt),
+        ] {
+            if empty(v) {
+                push(
+                    format!("pbx.mango.{name}.{key}"),
+                    "must not be empty".into(),
+                );
+            }
+        }
+    }
+    for (name, a) in &pbx.zadarma {
+        if empty(&a.config.api_secret) {
+            push(
+                format!("pbx.zadarma.{name}.api_secret"),
+                "must not be empty".into(),
+            );
+        }
+    }
+    for (name, a) in &pbx.megafon {
+        if empty(&a.config.crm_token) {
+            push(
+                format!("pbx.megafon.{name}.crm_token"),
+                "must not be empty".into(),
+            );
+        }
+    }
+    for (name, a) in &pbx.generic {
+        let prefix = format!("pbx.generic.{name}");
+        let c = &a.config;
+        if ["mango", "zadarma", "megafon"].contains(&c.provider.as_str()) {
+            push(
+                format!("{prefix}.provider"),
+                format!(
+                    "`{}` has its own section [pbx.{}.<name>]",
+                    c.provider, c.provider
+                ),
+            );
+        }
+        match &c.secret {
+            GenericSecret::Token {
+                token,
+                header,
+                field,
+                query,
+                path,
+                ..
+            } => {
+                if token.chars().count() < 16 {
+                    push(
+                        format!("{prefix}.secret.token"),
+                        "must be at least 16 characters".into(),
+                    );
+                }
+                let places = usize::from(header.is_some())
+                    + usize::from(field.is_some())
+                    + usize::from(query.is_some())
+                    + usize::from(*path);
+                if places != 1 {
+                    push(
+                        format!("{prefix}.secret"),
+                        "say exactly one place for the token: header, field, query or path = true"
+                            .into(),
+                    );
+                }
+            }
+            GenericSecret::HmacSha256 { secret, header, .. } => {
+                if secret.chars().count() < 16 {
+                    push(
+                        format!("{prefix}.secret.secret"),
+                        "must be at least 16 characters".into(),
+                    );
+                }
+                if empty(header) {
+                    push(
+                        format!("{prefix}.secret.header"),
+                        "must not be empty".into(),
+                    );
+                }
+            }
+        }
+        if c.fields.call_id.is_empty() {
+            push(
+                format!("{prefix}.fields.call_id"),
+                "must name at least one field".into(),
+            );
+        }
+        if c.fields.event.is_empty() {
+            push(
+                format!("{prefix}.fields.event"),
+                "must name at least one field".into(),
+            );
+        }
+        if c.event_map.is_empty() {
+            push(
+                format!("{prefix}.event_map"),
+                "must map at least one event".into(),
+            );
+        }
+    }
+}
+
 /// Keys whose value may instead be read from a file given as `<key>_file`.
 const SECRET_KEYS: &[&str] = &[
     "token",
@@ -636,6 +1253,7 @@ const SECRET_KEYS: &[&str] = &[
     "access_token",
     "crm_token",
     "confirmation",
+    "secret_token",
 ];
 
 fn resolve_secret_files(
@@ -857,6 +1475,9 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             );
         }
     }
+    for problem in s.mail.check(&logins) {
+        push(problem.0, problem.1);
+    }
     for (name, form) in &s.forms {
         if let Some(url) = &form.thank_you_url {
             if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/'))
@@ -871,6 +1492,122 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             push(
                 format!("forms.{name}.dedup_window_secs"),
                 "must be at least 1".into(),
+            );
+        }
+    }
+    check_messengers(s, problems);
+}
+
+/// A bot or community name becomes part of a URL path and of the appeal's source.
+fn valid_channel_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn check_messengers(s: &Settings, problems: &mut Vec<ConfigProblem>) {
+    let mut push = |key: String, message: String| problems.push(ConfigProblem { key, message });
+    for (name, bot) in &s.telegram.bots {
+        let key = format!("telegram.bots.{name}");
+        if !valid_channel_name(name) {
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
+        }
+        if bot.token.expose().trim().is_empty() {
+            push(format!("{key}.token"), "must not be empty".into());
+        }
+        if bot.mode == TelegramMode::Webhook {
+            match &bot.secret_token {
+                None => push(
+                    format!("{key}.secret_token"),
+                    "webhook mode needs a secret_token (1-256 of A-Z, a-z, 0-9, '_', '-')".into(),
+                ),
+                Some(t) => {
+                    let t = t.expose();
+                    if t.is_empty()
+                        || t.len() > 256
+                        || !t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
+                        push(
+                            format!("{key}.secret_token"),
+                            "must be 1-256 of A-Z, a-z, 0-9, '_' or '-' (Telegram's rule)".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if reqwest::Url::parse(&bot.api_url).is_err() {
+            push(format!("{key}.api_url"), "must be a URL".into());
+        }
+        if bot.poll_timeout_secs > 50 {
+            push(
+                format!("{key}.poll_timeout_secs"),
+                "must be at most 50".into(),
+            );
+        }
+        if bot.burst.max_messages == 0 || bot.burst.window_secs == 0 {
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
+            );
+        }
+    }
+    for (name, community) in &s.vk.communities {
+        let key = format!("vk.communities.{name}");
+        if !valid_channel_name(name) {
+            push(
+                key.clone(),
+                "name must be 1-64 of a-z, 0-9, '_' or '-'".into(),
+            );
+        }
+        if community.group_id <= 0 {
+            push(
+                format!("{key}.group_id"),
+                "must be the community's positive id".into(),
+            );
+        }
+        if community.access_token.expose().trim().is_empty() {
+            push(format!("{key}.access_token"), "must not be empty".into());
+        }
+        if community.mode == VkMode::Callback {
+            if community
+                .confirmation
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
+                push(
+                    format!("{key}.confirmation"),
+                    "callback mode needs the confirmation string from the community settings"
+                        .into(),
+                );
+            }
+            if community
+                .secret
+                .as_ref()
+                .is_none_or(|c| c.expose().is_empty())
+            {
+                push(
+                    format!("{key}.secret"),
+                    "callback mode needs the secret key set in the community settings".into(),
+                );
+            }
+        }
+        if reqwest::Url::parse(&community.api_url).is_err() {
+            push(format!("{key}.api_url"), "must be a URL".into());
+        }
+        if community.poll_wait_secs == 0 || community.poll_wait_secs > 90 {
+            push(format!("{key}.poll_wait_secs"), "must be 1 to 90".into());
+        }
+        if community.burst.max_messages == 0 || community.burst.window_secs == 0 {
+            push(
+                format!("{key}.burst"),
+                "max_messages and window_secs must be at least 1".into(),
             );
         }
     }

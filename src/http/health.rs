@@ -38,7 +38,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({"ready": ok, "database": detail})))
+    let details = state.metrics.details();
+    (
+        code,
+        Json(json!({"ready": ok, "database": detail, "details": details})),
+    )
 }
 
 /// Prometheus text format.

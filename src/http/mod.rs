@@ -70,6 +70,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>]) -> Router {
         crate::sources::api::post_appeal,
         crate::sources::api::get_appeal,
         crate::sources::forms::post_form,
+        crate::sources::messengers::outbox::post_message,
         records::get_client,
         records::find_clients,
         stage::get_interest,

@@ -5,7 +5,10 @@
 pub mod api;
 pub mod forms;
 pub mod mail;
+pub mod messengers;
 pub mod pbx;
+pub mod telegram;
+pub mod vk;
 
 use std::sync::Arc;
 
@@ -38,6 +41,14 @@ pub trait Source: Send + Sync {
 }
 
 /// Every source the configuration asks for.
-pub fn build(_settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
-    vec![Arc::new(api::ApiSource), Arc::new(forms::FormsSource)]
+pub fn build(settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
+    vec![
+        Arc::new(api::ApiSource),
+        Arc::new(forms::FormsSource),
+        Arc::new(telegram::TelegramSource::new(settings)),
+        Arc::new(vk::VkSource::new(settings)),
+        Arc::new(messengers::MessengersSource::new()),
+        Arc::new(pbx::webhook::PbxSource),
+        Arc::new(mail::MailSource),
+    ]
 }

@@ -1,6 +1,6 @@
 //! The overdue sweeper: a background job that marks open tasks past their due
-//! time overdue and tells the responsible (a log line and a `task_overdue`
-//! feed entry), once per task. Colours need no sweep: they are computed on
+//! time overdue and tells the responsible (a log line, a `task_overdue` feed
+//! entry and, with `[mail.smtp]` set, a reminder e-mail), once per task. Colours need no sweep: they are computed on
 //! every read from the due times, so a task turns an interest red the moment
 //! it is late even between sweeps.
 
@@ -56,6 +56,22 @@ impl Stage {
                     },
                 )
                 .await?;
+            // The e-mail goes out through the durable outbox, committed with
+            // the sweep: once per task and due time, never on a rolled-back sweep.
+            crate::sources::mail::outbox::enqueue_task_reminder(
+                &self.store,
+                tx.conn(),
+                &self.settings,
+                &crate::sources::mail::outbox::TaskReminder {
+                    task_id: task.id,
+                    title: task.title.clone(),
+                    due_at: Some(task.due_at),
+                    assignee_login: task.assignee.clone().or_else(|| responsible.clone()),
+                    interest_id: task.interest_id,
+                    client_name: None,
+                },
+            )
+            .await?;
             responsibles.push(responsible);
         }
         tx.commit().await?;

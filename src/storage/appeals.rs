@@ -66,10 +66,24 @@ pub(crate) async fn insert_appeal(
     conn: &mut AnyConnection,
     appeal: &NewAppeal,
 ) -> Result<AcceptedAppeal> {
+    insert_appeal_as(conn, appeal, AppealStatus::Pending, None).await
+}
+
+/// Like [`insert_appeal`], with the status it is stored in: a channel that
+/// already knows an appeal is not a lead (an auto-reply, a bounce) stores it
+/// as `rejected` with the reason in `decision`, so it is kept and counted but
+/// the pipeline never takes it.
+pub(crate) async fn insert_appeal_as(
+    conn: &mut AnyConnection,
+    appeal: &NewAppeal,
+    status: AppealStatus,
+    decision: Option<&serde_json::Value>,
+) -> Result<AcceptedAppeal> {
+    let processed_at = (status != AppealStatus::Pending).then(now_ms);
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
-         subject, body, attachments, attributes, raw_payload, intent, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending') \
+         subject, body, attachments, attributes, raw_payload, intent, status, decision, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
     )
     .bind(appeal.channel.as_str())
@@ -84,12 +98,15 @@ pub(crate) async fn insert_appeal(
     .bind(appeal.attributes.to_json())
     .bind(&appeal.raw_payload)
     .bind(appeal.intent.to_json())
+    .bind(status.as_str())
+    .bind(decision.map(|d| d.to_json()))
+    .bind(processed_at)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some((id,)) = inserted {
         return Ok(AcceptedAppeal {
             id,
-            status: AppealStatus::Pending,
+            status,
             created: true,
         });
     }

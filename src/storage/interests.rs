@@ -360,7 +360,7 @@ impl Store {
     ) -> Result<Option<(i64, i64)>> {
         let row: Option<(i64, i64)> = sqlx::query_as(
             "SELECT f.interest_id, i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
-             WHERE f.appeal_id = $1 AND f.kind IN ('appeal', 'message') ORDER BY f.id LIMIT 1",
+             WHERE f.appeal_id = $1 AND f.kind IN ('appeal', 'message', 'call') ORDER BY f.id LIMIT 1",
         )
         .bind(appeal_id)
         .fetch_optional(&mut *conn)
@@ -400,7 +400,7 @@ impl Store {
         .map(task_from_row)
         .collect::<Result<Vec<_>>>()?;
         let interactions = sqlx::query(
-            "SELECT id, interest_id, kind, direction, planned_at, done_at, subject, result, author \
+            "SELECT id, interest_id, kind, direction, planned_at, done_at, subject, result, author, recording_url \
              FROM interactions WHERE interest_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -418,6 +418,7 @@ impl Store {
                 subject: r.try_get("subject")?,
                 result: r.try_get("result")?,
                 author: r.try_get("author")?,
+                recording_url: r.try_get("recording_url")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -7,10 +7,13 @@
 
 mod appeals;
 mod audit;
+mod calls;
 mod clients;
 mod interests;
+mod mail;
 mod matching;
 mod merges;
+mod messengers;
 mod review;
 mod sessions;
 mod stage;
@@ -20,7 +23,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use calls::{CallInteraction, StoredCall};
 use chrono::{DateTime, TimeZone, Utc};
+pub use mail::{MailCursor, MailItem, OutboxMail, OutgoingMail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
@@ -33,6 +38,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use clients::{ImportedClient, ImportedPerson};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use merges::{MergeRecord, MovedRecords};
+pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use review::ReviewRow;
 pub use sessions::SessionUser;
 pub use stage::{
@@ -196,6 +202,15 @@ impl Store {
         let gate = self.lock_writes().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// Row locks where the engine has them; SQLite's single writer (under the
+    /// write gate) already serialises.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// `FOR UPDATE SKIP LOCKED` where the engine has row locks; SQLite has a

@@ -1,7 +1,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::appeals::Json;
-use super::{from_ms, now_ms, Backend, Result, StorageError, Store};
+use super::{from_ms, now_ms, Result, StorageError, Store};
 use crate::appeal::ContactKind;
 
 /// An item of the operators' queue as stored.
@@ -184,14 +184,5 @@ impl Store {
                 ))
             })
             .collect()
-    }
-
-    /// Row locks where the engine has them; SQLite's single writer (under the
-    /// write gate) already serialises.
-    pub(crate) fn for_update(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Benchmarks as commands: each subcommand prints its figures.
 
 mod ingest;
+mod mail;
 mod quality;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ enum Command {
     Ingest(ingest::Args),
     /// Matching quality on a labelled set of generated Russian clients and appeals.
     Match(quality::Args),
+    /// Mail intake: messages per second taken from a real Dovecot folder.
+    Mail(mail::Args),
 }
 
 #[tokio::main]
@@ -28,5 +31,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Match(args) => quality::run(args).await,
+        Command::Mail(args) => mail::run(args).await,
     }
 }

@@ -1,7 +1,8 @@
 //! Telephony channel, pure part: cloud-PBX webhook parsing and verification,
 //! and assembly of one [`CallRecord`] per call from its events.
 //!
-//! Nothing here does I/O. The HTTP layer turns an incoming request into a
+//! Nothing here does I/O except [`webhook`] (the HTTP endpoints) and
+//! [`receive`] (storing events, calls and their appeals). The HTTP layer turns an incoming request into a
 //! [`WebhookRequest`], calls the provider's `handle(config, &request)`, answers
 //! with what the returned [`ProviderReply`] says and stores the
 //! [`CallEvent`]s; the pipeline folds stored events into [`CallRecord`]s.
@@ -19,6 +20,8 @@ pub mod event;
 pub mod generic;
 pub mod mango;
 pub mod megafon;
+pub mod receive;
+pub mod webhook;
 pub mod zadarma;
 
 mod util;

@@ -24,6 +24,8 @@ use crate::routing::Router;
 use crate::settings::Settings;
 use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, StorageError, Store};
 
+mod calls;
+
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
@@ -157,7 +159,14 @@ impl Pipeline {
         let started = Instant::now();
         for (claim, contact) in claimed.iter().zip(&normalized) {
             let mut sp = tx.conn().begin().await?;
-            match self.process_one(&mut sp, claim, contact).await {
+            let result = match self.process_one(&mut sp, claim, contact).await {
+                Ok(processed) => self
+                    .notify(&mut sp, claim, &processed)
+                    .await
+                    .map(|()| processed),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(processed) => {
                     sp.commit().await?;
                     done.push(processed);
@@ -206,6 +215,26 @@ impl Pipeline {
             );
         }
         Ok(done)
+    }
+
+    /// The notify step: mail to the person and to the responsible manager
+    /// is queued in the same transaction, so it exists iff processing does.
+    async fn notify(
+        &self,
+        conn: &mut AnyConnection,
+        claim: &ClaimedAppeal,
+        processed: &Processed,
+    ) -> Result<(), StorageError> {
+        crate::sources::mail::outbox::enqueue_after_processing(
+            &self.store,
+            conn,
+            &self.settings,
+            &claim.appeal,
+            processed.status,
+            processed.client_id,
+            processed.interest_id,
+        )
+        .await
     }
 
     async fn process_one(
@@ -257,6 +286,12 @@ impl Pipeline {
         });
         if let Some(name) = &decision.new_person {
             record["new_person"] = json!(name);
+        }
+        if matches!(appeal.intent, Intent::Call { .. }) {
+            if let Some(done) = calls::before_client(self, conn, appeal, &decision, &record).await?
+            {
+                return Ok(done);
+            }
         }
         let resolution = match decision.kind {
             DecisionKind::Review => {
@@ -406,6 +441,9 @@ impl Pipeline {
         client_id: i64,
         person_id: Option<i64>,
     ) -> Result<(AppealStatus, i64), StorageError> {
+        if matches!(appeal.intent, Intent::Call { .. }) {
+            return calls::route(self, conn, appeal, client_id, person_id).await;
+        }
         let summary = appeal_summary(appeal);
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
@@ -445,9 +483,39 @@ impl Pipeline {
                 .await?;
             return Ok((AppealStatus::Linked, open.id));
         }
+        let interest_id = self
+            .create_interest_for(conn, appeal, client_id, person_id)
+            .await?;
+        Ok((AppealStatus::Created, interest_id))
+    }
 
+    /// A new interest for the client, created through the stage engine, with
+    /// the appeal as its first feed entry.
+    async fn create_interest_for(
+        &self,
+        conn: &mut AnyConnection,
+        appeal: &Appeal,
+        client_id: i64,
+        person_id: Option<i64>,
+    ) -> Result<i64, StorageError> {
+        let summary = appeal_summary(appeal);
+        let cause = format!("appeal:{}", appeal.id);
+        let now = Utc::now();
+        // A personal mailbox's owner takes the new interests that come to it.
+        let owner = appeal
+            .attributes
+            .get("mail_owner")
+            .and_then(|v| v.as_str())
+            .filter(|login| self.settings.manager(login).is_some());
         let responsible = match self.store.client_responsible(conn, client_id).await? {
-            Some(login) => Some(login),
+            Some(login) => Some(owner.map_or(login, str::to_string)),
+            None if owner.is_some() => {
+                let login = owner.unwrap_or_default();
+                self.store
+                    .set_client_responsible(conn, client_id, login)
+                    .await?;
+                Some(login.to_string())
+            }
             None => {
                 let next = self.next_in_round_robin(conn).await?;
                 if let Some(login) = &next {
@@ -488,7 +556,7 @@ impl Pipeline {
         self.store
             .apply_outcome(conn, interest_id, &outcome, &cause, Some(appeal.id))
             .await?;
-        Ok((AppealStatus::Created, interest_id))
+        Ok(interest_id)
     }
 
     /// A reply in a thread we know joins that interest's feed as a message.
