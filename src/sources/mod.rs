@@ -40,6 +40,29 @@ pub trait Source: Send + Sync {
     }
 }
 
+/// Runs one long-lived task per item (a polled bot, a community) under a
+/// single handle, so that shutdown waits for all of them; `None` when there is
+/// nothing to run.
+pub fn spawn_each<T, F, Fut>(ctx: SourceContext, items: Vec<T>, run: F) -> Option<JoinHandle<()>>
+where
+    T: Send + 'static,
+    F: Fn(SourceContext, T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if items.is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let tasks: Vec<_> = items
+            .into_iter()
+            .map(|item| tokio::spawn(run(ctx.clone(), item)))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }))
+}
+
 /// Every source the configuration asks for.
 pub fn build(settings: &crate::settings::Settings) -> Vec<Arc<dyn Source>> {
     vec![

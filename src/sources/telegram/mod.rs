@@ -85,18 +85,7 @@ impl Source for TelegramSource {
             .filter(|b| b.settings.mode == TelegramMode::Polling)
             .cloned()
             .collect();
-        if pollers.is_empty() {
-            return None;
-        }
-        Some(tokio::spawn(async move {
-            let mut tasks = Vec::new();
-            for bot in pollers {
-                tasks.push(tokio::spawn(poll_bot(ctx.clone(), bot)));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        }))
+        super::spawn_each(ctx, pollers, poll_bot)
     }
 }
 

@@ -89,18 +89,7 @@ impl Source for VkSource {
             .filter(|c| c.settings.mode == VkMode::Longpoll)
             .cloned()
             .collect();
-        if pollers.is_empty() {
-            return None;
-        }
-        Some(tokio::spawn(async move {
-            let mut tasks = Vec::new();
-            for c in pollers {
-                tasks.push(tokio::spawn(poll_community(ctx.clone(), c)));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        }))
+        super::spawn_each(ctx, pollers, poll_community)
     }
 }
 
