@@ -194,7 +194,7 @@ async fn open_base(clients: u64) -> Store {
         url: format!("sqlite://{}", path.display()),
         max_connections: 2,
         sqlite_synchronous: SqliteSync::Normal,
-        busy_timeout_ms: 5000,
+        ..DatabaseSettings::default()
     })
     .await
     .expect("open the bench database");

@@ -76,6 +76,10 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub sqlite_synchronous: SqliteSync,
     pub busy_timeout_ms: u64,
+    /// SQLite only: page cache per connection, in MiB. SQLite's default (2 MiB)
+    /// holds a small fraction of the indexes of a large client base, and every
+    /// miss is a system call.
+    pub sqlite_cache_mb: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -85,6 +89,7 @@ impl Default for DatabaseSettings {
             max_connections: 8,
             sqlite_synchronous: SqliteSync::Full,
             busy_timeout_ms: 5000,
+            sqlite_cache_mb: 32,
         }
     }
 }

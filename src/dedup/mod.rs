@@ -129,6 +129,22 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Key rows written in the caller's transaction but not yet sent to the
+/// database (the pipeline holds some writes back until the end of a batch);
+/// the lookup counts them as if they were stored.
+pub trait PendingKeys {
+    fn pending_hits(&self, key: &BlockingKey) -> Vec<KeyHit>;
+}
+
+/// Nothing held back.
+pub struct NothingPending;
+
+impl PendingKeys for NothingPending {
+    fn pending_hits(&self, _key: &BlockingKey) -> Vec<KeyHit> {
+        Vec::new()
+    }
+}
+
 /// Looks the appeal's keys up, scores the shortlisted candidates and decides.
 /// Reads only; the caller writes whatever the decision implies.
 pub async fn match_appeal(
@@ -137,11 +153,88 @@ pub async fn match_appeal(
     probe: &Probe,
     settings: &MatchingSettings,
 ) -> Result<Decision, StorageError> {
+    match_appeal_with(store, conn, probe, settings, &NothingPending).await
+}
+
+/// [`match_appeal`], counting key rows the caller has not written yet.
+pub async fn match_appeal_with(
+    store: &Store,
+    conn: &mut AnyConnection,
+    probe: &Probe,
+    settings: &MatchingSettings,
+    pending: &(dyn PendingKeys + Sync),
+) -> Result<Decision, StorageError> {
     let keys = probe.blocking_keys();
-    let hits = store
+    let mut hits = store
         .lookup_keys(conn, &keys, settings.max_candidates_per_key)
         .await?;
+    for slot in &mut hits {
+        add_pending(
+            slot,
+            pending.pending_hits(&slot.key),
+            settings.max_candidates_per_key,
+        );
+    }
     let short = shortlist(&hits, settings);
     let (live, persons) = store.shortlisted(conn, &short).await?;
     Ok(decide(probe, &hits, &live, &persons, settings))
+}
+
+/// Adds held-back rows to what the database returned for a key, crowding
+/// it out as the lookup would have.
+fn add_pending(slot: &mut KeyHits, more: Vec<KeyHit>, cap: usize) {
+    if slot.crowded {
+        return;
+    }
+    for hit in more {
+        if !slot.hits.contains(&hit) {
+            slot.hits.push(hit);
+        }
+    }
+    if slot.hits.len() > cap {
+        slot.hits.clear();
+        slot.crowded = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(client_id: i64) -> KeyHit {
+        KeyHit {
+            client_id,
+            person_id: None,
+        }
+    }
+
+    fn slot(hits: Vec<KeyHit>, crowded: bool) -> KeyHits {
+        KeyHits {
+            key: BlockingKey {
+                field: MatchField::Phone,
+                value: "+79120000000".into(),
+            },
+            hits,
+            crowded,
+        }
+    }
+
+    #[test]
+    fn pending_rows_join_the_stored_ones_once() {
+        let mut s = slot(vec![hit(1)], false);
+        add_pending(&mut s, vec![hit(1), hit(2)], 50);
+        assert_eq!(s.hits, vec![hit(1), hit(2)]);
+        assert!(!s.crowded);
+    }
+
+    #[test]
+    fn pending_rows_can_crowd_a_key_out() {
+        let mut s = slot(vec![hit(1), hit(2)], false);
+        add_pending(&mut s, vec![hit(3)], 2);
+        assert!(s.crowded);
+        assert!(s.hits.is_empty());
+        let mut crowded = slot(Vec::new(), true);
+        add_pending(&mut crowded, vec![hit(4)], 2);
+        assert!(crowded.hits.is_empty());
+    }
 }

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use super::{Pipeline, Processed};
+use super::{Deferred, Pipeline, Processed};
 use crate::appeal::{Appeal, AppealStatus, CallDirection, CallOutcome, Intent};
 use crate::dedup::{Decision, DecisionKind};
 use crate::storage::{to_ms, CallInteraction, NewFeedEntry, NewTask, StorageError};
@@ -110,10 +110,13 @@ pub(super) async fn before_client(
 pub(super) async fn route(
     p: &Pipeline,
     conn: &mut AnyConnection,
+    later: &mut Deferred,
     appeal: &Appeal,
     client_id: i64,
     person_id: Option<i64>,
 ) -> Result<(AppealStatus, i64), StorageError> {
+    // What follows reads and closes the interest's tasks: nothing held back.
+    later.flush(&p.store, conn).await?;
     let mut call = facts(appeal)?;
     let stored = p.store.call_of_appeal(conn, appeal.id).await?;
     if let Some(url) = stored
@@ -135,8 +138,9 @@ pub(super) async fn route(
         }
         None => {
             let id = p
-                .create_interest_for(conn, appeal, client_id, person_id)
+                .create_interest_for(conn, later, appeal, client_id, person_id, None)
                 .await?;
+            later.flush(&p.store, conn).await?;
             let interest = p
                 .store
                 .interest_row(conn, id)

@@ -22,9 +22,15 @@ use crate::dedup::{self, DecisionKind, Probe};
 use crate::metrics::Metrics;
 use crate::routing::Router;
 use crate::settings::Settings;
-use crate::storage::{Backend, ClaimedAppeal, NewFeedEntry, StorageError, Store};
+use crate::storage::{
+    company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, FeedRow,
+    FinishedRow, StorageError, Store,
+};
 
 mod calls;
+mod deferred;
+
+use deferred::Deferred;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -137,7 +143,21 @@ impl Pipeline {
     }
 
     /// Takes one batch of pending appeals and processes it in one transaction.
+    /// The batch is first tried as a whole, with its writes gathered
+    /// ([`Deferred`]); if anything in it fails, the transaction is rolled back
+    /// and the batch is processed again one appeal at a time, each under its
+    /// own savepoint, so that a failing appeal is recorded and the rest go on.
     pub async fn process_batch(&self) -> Result<Vec<Processed>, StorageError> {
+        match self.process_claimed(Mode::Together).await {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                tracing::warn!(error = %e, "a batch failed as a whole; processing it one appeal at a time");
+                self.process_claimed(Mode::OneByOne).await
+            }
+        }
+    }
+
+    async fn process_claimed(&self, mode: Mode) -> Result<Vec<Processed>, StorageError> {
         let mut tx = self.store.begin_write().await?;
         let claimed = self
             .store
@@ -155,41 +175,58 @@ impl Pipeline {
         if self.store.backend() == Backend::Postgres {
             lock_keys(tx.conn(), normalized.iter().flat_map(|n| n.keys.iter())).await?;
         }
-        let mut done = Vec::with_capacity(claimed.len());
         let started = Instant::now();
-        for (claim, contact) in claimed.iter().zip(&normalized) {
-            let mut sp = tx.conn().begin().await?;
-            let result = match self.process_one(&mut sp, claim, contact).await {
-                Ok(processed) => self
-                    .notify(&mut sp, claim, &processed)
+        let mut later = Deferred::default();
+        let done = match mode {
+            Mode::Together => {
+                match self
+                    .process_together(tx.conn(), &mut later, &claimed, &normalized)
                     .await
-                    .map(|()| processed),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(processed) => {
-                    sp.commit().await?;
-                    done.push(processed);
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    let give_up =
-                        claim.attempts + 1 >= i64::from(self.settings.pipeline.max_attempts);
-                    tracing::error!(
-                        appeal_id = claim.appeal.id,
-                        source = %claim.appeal.source,
-                        external_id = %claim.appeal.external_id,
-                        attempt = claim.attempts + 1,
-                        give_up,
-                        error = %e,
-                        "processing an appeal failed"
-                    );
-                    self.store
-                        .record_failure(tx.conn(), claim.appeal.id, &e.to_string(), give_up)
-                        .await?;
+                {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // Explicitly, so that the write lock is gone before
+                        // the one-by-one pass begins.
+                        tx.rollback().await?;
+                        return Err(e);
+                    }
                 }
             }
-        }
+            Mode::OneByOne => {
+                let mut done = Vec::with_capacity(claimed.len());
+                for (claim, contact) in claimed.iter().zip(&normalized) {
+                    let mut sp = tx.conn().begin().await?;
+                    match self
+                        .process_alone(&mut sp, &mut later, claim, contact)
+                        .await
+                    {
+                        Ok(processed) => {
+                            sp.commit().await?;
+                            done.push(processed);
+                        }
+                        Err(e) => {
+                            sp.rollback().await?;
+                            later.discard();
+                            let give_up = claim.attempts + 1
+                                >= i64::from(self.settings.pipeline.max_attempts);
+                            tracing::error!(
+                                appeal_id = claim.appeal.id,
+                                source = %claim.appeal.source,
+                                external_id = %claim.appeal.external_id,
+                                attempt = claim.attempts + 1,
+                                give_up,
+                                error = %e,
+                                "processing an appeal failed"
+                            );
+                            self.store
+                                .record_failure(tx.conn(), claim.appeal.id, &e.to_string(), give_up)
+                                .await?;
+                        }
+                    }
+                }
+                done
+            }
+        };
         tx.commit().await?;
         let now = Utc::now().timestamp_millis();
         for p in &done {
@@ -217,14 +254,51 @@ impl Pipeline {
         Ok(done)
     }
 
+    /// The whole batch with its writes gathered; any error fails the batch.
+    async fn process_together(
+        &self,
+        conn: &mut AnyConnection,
+        later: &mut Deferred,
+        claimed: &[ClaimedAppeal],
+        normalized: &[NormalizedContact],
+    ) -> Result<Vec<Processed>, StorageError> {
+        let mut done = Vec::with_capacity(claimed.len());
+        for (claim, contact) in claimed.iter().zip(normalized) {
+            let processed = self.process_one(conn, later, claim, contact).await?;
+            self.notify(conn, later, claim, &processed).await?;
+            done.push(processed);
+        }
+        later.flush(&self.store, conn).await?;
+        Ok(done)
+    }
+
+    /// One appeal with everything it causes written before it returns.
+    async fn process_alone(
+        &self,
+        conn: &mut AnyConnection,
+        later: &mut Deferred,
+        claim: &ClaimedAppeal,
+        contact: &NormalizedContact,
+    ) -> Result<Processed, StorageError> {
+        let processed = self.process_one(conn, later, claim, contact).await?;
+        self.notify(conn, later, claim, &processed).await?;
+        later.flush(&self.store, conn).await?;
+        Ok(processed)
+    }
+
     /// The notify step: mail to the person and to the responsible manager
     /// is queued in the same transaction, so it exists iff processing does.
     async fn notify(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         claim: &ClaimedAppeal,
         processed: &Processed,
     ) -> Result<(), StorageError> {
+        if self.settings.mail.smtp.is_none() {
+            return Ok(());
+        }
+        later.flush(&self.store, conn).await?;
         crate::sources::mail::outbox::enqueue_after_processing(
             &self.store,
             conn,
@@ -240,24 +314,26 @@ impl Pipeline {
     async fn process_one(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         claim: &ClaimedAppeal,
         contact: &NormalizedContact,
     ) -> Result<Processed, StorageError> {
         let appeal = &claim.appeal;
+        if matches!(appeal.intent, Intent::Call { .. }) {
+            // Call routing reads and closes tasks as it goes.
+            later.flush(&self.store, conn).await?;
+        }
         if let Some((interest_id, client_id)) = self.store.prior_effect(conn, appeal.id).await? {
             // Processed before, but its status was not recorded (restored
             // backup, manual reset): keep what it did, do nothing again.
             let record = json!({"kind": DecisionKind::ExistingClient, "reason": "already processed", "matched_on": []});
-            self.store
-                .finish_appeal(
-                    conn,
-                    appeal.id,
-                    AppealStatus::Linked,
-                    Some(client_id),
-                    Some(interest_id),
-                    &record,
-                )
-                .await?;
+            later.finished(finished(
+                appeal.id,
+                AppealStatus::Linked,
+                Some(client_id),
+                Some(interest_id),
+                record,
+            ));
             return Ok(Processed {
                 appeal_id: appeal.id,
                 status: AppealStatus::Linked,
@@ -268,12 +344,13 @@ impl Pipeline {
         }
         if let Intent::Reply { interest_id } = appeal.intent {
             if let Some(interest) = self.store.interest_row(conn, interest_id).await? {
-                return self.reply_in_thread(conn, appeal, &interest).await;
+                return self.reply_in_thread(conn, later, appeal, &interest).await;
             }
         }
         let probe = Probe::new(&appeal.contact, contact);
         let decision =
-            dedup::match_appeal(&self.store, conn, &probe, &self.settings.matching).await?;
+            dedup::match_appeal_with(&self.store, conn, &probe, &self.settings.matching, later)
+                .await?;
         let mut record = json!({
             "kind": decision.kind,
             "matched_on": decision.matched_on,
@@ -298,9 +375,13 @@ impl Pipeline {
                 self.store
                     .open_review_item(conn, appeal.id, &decision.candidates)
                     .await?;
-                self.store
-                    .finish_appeal(conn, appeal.id, AppealStatus::Review, None, None, &record)
-                    .await?;
+                later.finished(finished(
+                    appeal.id,
+                    AppealStatus::Review,
+                    None,
+                    None,
+                    record,
+                ));
                 return Ok(Processed {
                     appeal_id: appeal.id,
                     status: AppealStatus::Review,
@@ -315,9 +396,7 @@ impl Pipeline {
                 ))?;
                 // A colleague at a known company: their own contact person.
                 let person_id = match (decision.person_id, &decision.new_person) {
-                    (None, Some(name)) => {
-                        Some(self.store.ensure_person(conn, client_id, name).await?)
-                    }
+                    (None, Some(name)) => Some(self.person(conn, later, client_id, name).await?),
                     (person, _) => person,
                 };
                 Resolution::Existing {
@@ -327,7 +406,7 @@ impl Pipeline {
             }
             DecisionKind::NewClient => Resolution::NewClient,
         };
-        self.route_decided(conn, appeal, &contact.keys, resolution, record)
+        self.route(conn, later, appeal, &contact.keys, resolution, record)
             .await
     }
 
@@ -335,39 +414,68 @@ impl Pipeline {
     /// the client learns the appeal's contact points (or is created with
     /// them), the appeal joins the client's open interest or makes a new one,
     /// and the appeal is finished with `record` as its decision. Runs inside
-    /// the caller's transaction; the operators' review queue calls it too.
+    /// the caller's transaction and has written everything when it returns;
+    /// the operators' review queue calls it.
     pub async fn route_decided(
         &self,
         conn: &mut AnyConnection,
         appeal: &Appeal,
         keys: &[ContactKey],
         resolution: Resolution,
+        record: serde_json::Value,
+    ) -> Result<Processed, StorageError> {
+        let mut later = Deferred::default();
+        let processed = self
+            .route(conn, &mut later, appeal, keys, resolution, record)
+            .await?;
+        later.flush(&self.store, conn).await?;
+        Ok(processed)
+    }
+
+    async fn route(
+        &self,
+        conn: &mut AnyConnection,
+        later: &mut Deferred,
+        appeal: &Appeal,
+        keys: &[ContactKey],
+        resolution: Resolution,
         mut record: serde_json::Value,
     ) -> Result<Processed, StorageError> {
-        let (client_id, person_id) = match resolution {
+        let (client_id, person_id, responsible) = match resolution {
             Resolution::Existing {
                 client_id,
                 person_id,
             } => {
-                self.attach_to_existing(conn, client_id, person_id, &appeal.contact, keys)
-                    .await?
+                // Earlier appeals of the batch may have written to this
+                // client; what follows reads its interests and tasks.
+                if later.touches(client_id) {
+                    later.flush(&self.store, conn).await?;
+                }
+                let (client_id, person_id) = self
+                    .attach_to_existing(conn, later, client_id, person_id, &appeal.contact, keys)
+                    .await?;
+                (client_id, person_id, None)
             }
-            Resolution::NewClient => self.create_client(conn, &appeal.contact, keys).await?,
+            Resolution::NewClient => {
+                let responsible = self.responsible_for_new(conn, later, appeal).await?;
+                let (client_id, person_id) = self
+                    .create_client(conn, later, &appeal.contact, keys, responsible.as_deref())
+                    .await?;
+                (client_id, person_id, Some(responsible))
+            }
         };
+        later.client(client_id);
         let (status, interest_id) = self
-            .link_or_create_interest(conn, appeal, client_id, person_id)
+            .link_or_create_interest(conn, later, appeal, client_id, person_id, responsible)
             .await?;
         record["client_id"] = json!(client_id);
-        self.store
-            .finish_appeal(
-                conn,
-                appeal.id,
-                status,
-                Some(client_id),
-                Some(interest_id),
-                &record,
-            )
-            .await?;
+        later.finished(finished(
+            appeal.id,
+            status,
+            Some(client_id),
+            Some(interest_id),
+            record,
+        ));
         Ok(Processed {
             appeal_id: appeal.id,
             status,
@@ -377,11 +485,25 @@ impl Pipeline {
         })
     }
 
+    /// The contact person of the client with this name, created if missing.
+    async fn person(
+        &self,
+        conn: &mut AnyConnection,
+        later: &mut Deferred,
+        client_id: i64,
+        name: &str,
+    ) -> Result<i64, StorageError> {
+        let person_id = self.store.upsert_person(conn, client_id, name).await?;
+        later.match_keys(person_rows(client_id, person_id, name));
+        Ok(person_id)
+    }
+
     /// The matched client learns the appeal's other contact points, so the
     /// next appeal from them matches on any of its keys.
     async fn attach_to_existing(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         client_id: i64,
         person_id: Option<i64>,
         card: &crate::appeal::ContactCard,
@@ -390,21 +512,41 @@ impl Pipeline {
         let person_id = match person_id {
             Some(p) => Some(p),
             None => match card.display_name() {
-                Some(name) => Some(self.store.ensure_person(conn, client_id, name).await?),
+                Some(name) => Some(self.person(conn, later, client_id, name).await?),
                 None => self.store.first_person(conn, client_id).await?,
             },
         };
-        self.store
-            .add_contact_points(conn, client_id, person_id, keys)
-            .await?;
+        later.contact_points(client_id, person_id, keys);
         Ok((client_id, person_id))
+    }
+
+    /// Who takes a new client: the owner of the personal mailbox the appeal
+    /// came to, else the next manager in the round robin.
+    async fn responsible_for_new(
+        &self,
+        conn: &mut AnyConnection,
+        later: &mut Deferred,
+        appeal: &Appeal,
+    ) -> Result<Option<String>, StorageError> {
+        if let Some(owner) = mail_owner(&self.settings, appeal) {
+            return Ok(Some(owner.to_string()));
+        }
+        let list = &self.settings.routing.round_robin;
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let n = later.next_round_robin(&self.store, conn).await?;
+        let idx = usize::try_from((n - 1).rem_euclid(list.len() as i64)).unwrap_or(0);
+        Ok(list.get(idx).cloned())
     }
 
     async fn create_client(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         card: &crate::appeal::ContactCard,
         keys: &[ContactKey],
+        responsible: Option<&str>,
     ) -> Result<(i64, Option<i64>), StorageError> {
         let person_name = card
             .display_name()
@@ -422,108 +564,120 @@ impl Pipeline {
         };
         let client_id = self
             .store
-            .create_client(conn, kind, &client_name, None)
+            .create_client(conn, kind, &client_name, responsible)
             .await?;
-        let person_id = self
-            .store
-            .ensure_person(conn, client_id, &person_name)
-            .await?;
-        self.store
-            .add_contact_points(conn, client_id, Some(person_id), keys)
-            .await?;
+        later.match_keys(company_rows(client_id, kind, &client_name));
+        let person_id = self.person(conn, later, client_id, &person_name).await?;
+        later.contact_points(client_id, Some(person_id), keys);
         Ok((client_id, Some(person_id)))
     }
 
+    /// `new_client_responsible` is `Some` for a client created by this appeal
+    /// (it has no interests yet, and its responsible is known).
     async fn link_or_create_interest(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         appeal: &Appeal,
         client_id: i64,
         person_id: Option<i64>,
+        new_client_responsible: Option<Option<String>>,
     ) -> Result<(AppealStatus, i64), StorageError> {
         if matches!(appeal.intent, Intent::Call { .. }) {
-            return calls::route(self, conn, appeal, client_id, person_id).await;
+            return calls::route(self, conn, later, appeal, client_id, person_id).await;
         }
-        let summary = appeal_summary(appeal);
-        let cause = format!("appeal:{}", appeal.id);
-        let now = Utc::now();
-        if let Some(open) = self.store.open_interest_of(conn, client_id).await? {
-            let window = chrono::Duration::hours(i64::from(
-                self.settings.pipeline.conversation_window_hours,
-            ));
-            if appeal.intent == Intent::Message && now - open.updated_at <= window {
-                self.add_appeal_entry(
+        let open = match new_client_responsible {
+            Some(_) => None,
+            None => self.store.open_interest_of(conn, client_id).await?,
+        };
+        let Some(open) = open else {
+            let interest_id = self
+                .create_interest_for(
                     conn,
-                    open.id,
+                    later,
                     appeal,
-                    "message",
-                    format!("Сообщение ({}): {summary}", appeal.channel),
+                    client_id,
+                    person_id,
+                    new_client_responsible,
                 )
                 .await?;
-                self.store.touch_interest(conn, open.id).await?;
-                return Ok((AppealStatus::Linked, open.id));
-            }
-            self.add_appeal_entry(
-                conn,
+            return Ok((AppealStatus::Created, interest_id));
+        };
+        let summary = appeal_summary(appeal);
+        let window =
+            chrono::Duration::hours(i64::from(self.settings.pipeline.conversation_window_hours));
+        let now = Utc::now();
+        if appeal.intent == Intent::Message && now - open.updated_at <= window {
+            later.feed(appeal_entry(
                 open.id,
                 appeal,
-                "appeal",
-                format!("Повторное обращение ({}): {summary}", appeal.channel),
-            )
-            .await?;
-            let facts = self.store.interest_facts(conn, &open).await?;
-            let outcome = self
-                .router
-                .repeat(&open, &facts, appeal, now)
-                .map_err(|e| {
-                    StorageError::Corrupt(format!("stage engine refused a repeat appeal: {e}"))
-                })?;
-            self.store
-                .apply_outcome(conn, open.id, &outcome, &cause, Some(appeal.id))
-                .await?;
+                "message",
+                format!("Сообщение ({}): {summary}", appeal.channel),
+            ));
+            self.store.touch_interest(conn, open.id).await?;
             return Ok((AppealStatus::Linked, open.id));
         }
-        let interest_id = self
-            .create_interest_for(conn, appeal, client_id, person_id)
+        later.feed(appeal_entry(
+            open.id,
+            appeal,
+            "appeal",
+            format!("Повторное обращение ({}): {summary}", appeal.channel),
+        ));
+        // The stage engine's outcome is written as it comes, after the entry.
+        later.flush(&self.store, conn).await?;
+        let facts = self.store.interest_facts(conn, &open).await?;
+        let outcome = self
+            .router
+            .repeat(&open, &facts, appeal, now)
+            .map_err(|e| {
+                StorageError::Corrupt(format!("stage engine refused a repeat appeal: {e}"))
+            })?;
+        self.store
+            .apply_outcome(
+                conn,
+                open.id,
+                &outcome,
+                &format!("appeal:{}", appeal.id),
+                Some(appeal.id),
+            )
             .await?;
-        Ok((AppealStatus::Created, interest_id))
+        Ok((AppealStatus::Linked, open.id))
     }
 
     /// A new interest for the client, created through the stage engine, with
-    /// the appeal as its first feed entry.
-    async fn create_interest_for(
+    /// the appeal as its first feed entry. `known_responsible` is the
+    /// client's responsible when the caller knows it (a client it created).
+    pub(super) async fn create_interest_for(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         appeal: &Appeal,
         client_id: i64,
         person_id: Option<i64>,
+        known_responsible: Option<Option<String>>,
     ) -> Result<i64, StorageError> {
         let summary = appeal_summary(appeal);
         let cause = format!("appeal:{}", appeal.id);
         let now = Utc::now();
-        // A personal mailbox's owner takes the new interests that come to it.
-        let owner = appeal
-            .attributes
-            .get("mail_owner")
-            .and_then(|v| v.as_str())
-            .filter(|login| self.settings.manager(login).is_some());
-        let responsible = match self.store.client_responsible(conn, client_id).await? {
+        let owner = mail_owner(&self.settings, appeal);
+        let client_responsible = match known_responsible {
+            Some(known) => known,
+            None => self.store.client_responsible(conn, client_id).await?,
+        };
+        let responsible = match client_responsible {
+            // A personal mailbox's owner takes the new interests that come to it.
             Some(login) => Some(owner.map_or(login, str::to_string)),
-            None if owner.is_some() => {
-                let login = owner.unwrap_or_default();
-                self.store
-                    .set_client_responsible(conn, client_id, login)
-                    .await?;
-                Some(login.to_string())
-            }
             None => {
-                let next = self.next_in_round_robin(conn).await?;
-                if let Some(login) = &next {
+                let login = match owner {
+                    Some(owner) => Some(owner.to_string()),
+                    None => self.responsible_for_new(conn, later, appeal).await?,
+                };
+                if let Some(login) = &login {
                     self.store
                         .set_client_responsible(conn, client_id, login)
                         .await?;
                 }
-                next
+                login
             }
         };
         let outcome = self
@@ -545,17 +699,26 @@ impl Pipeline {
                 &appeal.source,
             )
             .await?;
-        self.add_appeal_entry(
-            conn,
+        later.feed(appeal_entry(
             interest_id,
             appeal,
             "appeal",
             format!("Обращение ({}): {summary}", appeal.channel),
-        )
-        .await?;
-        self.store
-            .apply_outcome(conn, interest_id, &outcome, &cause, Some(appeal.id))
-            .await?;
+        ));
+        if outcome.only_adds() {
+            later.outcome(outcome_rows(
+                interest_id,
+                &outcome,
+                &cause,
+                Some(appeal.id),
+                to_ms(now),
+            ));
+        } else {
+            later.flush(&self.store, conn).await?;
+            self.store
+                .apply_outcome(conn, interest_id, &outcome, &cause, Some(appeal.id))
+                .await?;
+        }
         Ok(interest_id)
     }
 
@@ -563,28 +726,25 @@ impl Pipeline {
     async fn reply_in_thread(
         &self,
         conn: &mut AnyConnection,
+        later: &mut Deferred,
         appeal: &crate::appeal::Appeal,
         interest: &crate::interest::Interest,
     ) -> Result<Processed, StorageError> {
         let summary = format!("Ответ ({}): {}", appeal.channel, appeal_summary(appeal));
-        self.add_appeal_entry(conn, interest.id, appeal, "message", summary)
-            .await?;
+        later.feed(appeal_entry(interest.id, appeal, "message", summary));
         self.store.touch_interest(conn, interest.id).await?;
         let record = json!({
             "kind": DecisionKind::ExistingClient,
             "matched_on": ["thread"],
             "reason": "a reply in a known thread",
         });
-        self.store
-            .finish_appeal(
-                conn,
-                appeal.id,
-                AppealStatus::Linked,
-                Some(interest.client_id),
-                Some(interest.id),
-                &record,
-            )
-            .await?;
+        later.finished(finished(
+            appeal.id,
+            AppealStatus::Linked,
+            Some(interest.client_id),
+            Some(interest.id),
+            record,
+        ));
         Ok(Processed {
             appeal_id: appeal.id,
             status: AppealStatus::Linked,
@@ -593,42 +753,52 @@ impl Pipeline {
             interest_id: Some(interest.id),
         })
     }
+}
 
-    async fn add_appeal_entry(
-        &self,
-        conn: &mut AnyConnection,
-        interest_id: i64,
-        appeal: &crate::appeal::Appeal,
-        kind: &str,
-        summary: String,
-    ) -> Result<(), StorageError> {
-        self.store
-            .add_feed_entry(
-                conn,
-                &NewFeedEntry {
-                    interest_id,
-                    kind,
-                    actor: None,
-                    summary,
-                    data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
-                    appeal_id: Some(appeal.id),
-                },
-            )
-            .await?;
-        Ok(())
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// The batch as a whole, writes gathered.
+    Together,
+    /// Each appeal under its own savepoint, written before the next.
+    OneByOne,
+}
+
+/// The manager whose personal mailbox the appeal came to, if a configured one.
+fn mail_owner<'a>(settings: &Settings, appeal: &'a Appeal) -> Option<&'a str> {
+    appeal
+        .attributes
+        .get("mail_owner")
+        .and_then(|v| v.as_str())
+        .filter(|login| settings.manager(login).is_some())
+}
+
+fn finished(
+    appeal_id: i64,
+    status: AppealStatus,
+    client_id: Option<i64>,
+    interest_id: Option<i64>,
+    decision: serde_json::Value,
+) -> FinishedRow {
+    FinishedRow {
+        appeal_id,
+        status,
+        client_id,
+        interest_id,
+        decision,
+        processed_at_ms: now_ms(),
     }
+}
 
-    async fn next_in_round_robin(
-        &self,
-        conn: &mut AnyConnection,
-    ) -> Result<Option<String>, StorageError> {
-        let list = &self.settings.routing.round_robin;
-        if list.is_empty() {
-            return Ok(None);
-        }
-        let n = self.store.next_counter(conn, "round_robin").await?;
-        let idx = usize::try_from((n - 1).rem_euclid(list.len() as i64)).unwrap_or(0);
-        Ok(list.get(idx).cloned())
+/// The feed entry an appeal makes in its interest.
+fn appeal_entry(interest_id: i64, appeal: &Appeal, kind: &str, summary: String) -> FeedRow {
+    FeedRow {
+        interest_id,
+        at_ms: now_ms(),
+        kind: kind.to_string(),
+        actor: None,
+        summary,
+        data: json!({"appeal_id": appeal.id, "channel": appeal.channel, "source": appeal.source}),
+        appeal_id: Some(appeal.id),
     }
 }
 

@@ -356,6 +356,20 @@ pub struct Outcome {
     pub potential_amount: Option<Kopecks>,
 }
 
+impl Outcome {
+    /// Whether applying the outcome only adds feed entries and tasks to an
+    /// open interest already in `scenario_id`/`new_stage` (a new interest's
+    /// first stage): nothing to close, plan, total or update.
+    pub fn only_adds(&self) -> bool {
+        self.new_status == InterestStatus::Open
+            && self.tasks_to_close.is_empty()
+            && self.interactions_to_plan.is_empty()
+            && self.interaction_result.is_none()
+            && self.order_update.is_none()
+            && self.potential_amount.is_none()
+    }
+}
+
 /// Requirements a manual "won" closure always checks, in report order.
 pub const WON_REQUIREMENTS: [Requirement; 4] = [
     Requirement::IsClient,

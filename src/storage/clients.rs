@@ -2,7 +2,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, Row};
 
-use super::matching::{company_rows, domain_rows, person_rows, KeyRow};
+use super::matching::{domain_rows, person_rows, KeyRow};
+use super::placeholders;
 use super::{from_ms, now_ms, Result, StorageError, Store};
 use crate::appeal::{ContactKey, ContactKind};
 use crate::client::{Client, ClientKind, ContactPerson, ContactPoint};
@@ -63,6 +64,8 @@ impl Store {
         Ok(hits)
     }
 
+    /// A new client; its company keys ([`company_rows`]) are the caller's to
+    /// write, so that a batch writes them together.
     pub(crate) async fn create_client(
         &self,
         conn: &mut AnyConnection,
@@ -81,8 +84,28 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *conn)
         .await?;
-        self.insert_match_keys(conn, &company_rows(id, kind, name))
-            .await?;
+        Ok(id)
+    }
+
+    /// The contact person of `client_id` with this name, created if missing,
+    /// in one round trip. Its name keys ([`person_rows`]) are the caller's
+    /// to write.
+    pub(crate) async fn upsert_person(
+        &self,
+        conn: &mut AnyConnection,
+        client_id: i64,
+        name: &str,
+    ) -> Result<i64> {
+        // DO UPDATE (to the same value) so that an existing row is returned too.
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO contact_persons (client_id, name, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+        )
+        .bind(client_id)
+        .bind(name)
+        .bind(now_ms())
+        .fetch_one(&mut *conn)
+        .await?;
         Ok(id)
     }
 
@@ -129,36 +152,6 @@ impl Store {
         .fetch_optional(&mut *conn)
         .await?;
         Ok(row.map(|(id,)| id))
-    }
-
-    /// Adds the points the client does not have yet; returns how many were new.
-    pub(crate) async fn add_contact_points(
-        &self,
-        conn: &mut AnyConnection,
-        client_id: i64,
-        person_id: Option<i64>,
-        keys: &[ContactKey],
-    ) -> Result<u64> {
-        let now = now_ms();
-        let mut added = 0;
-        for key in keys {
-            added += sqlx::query(
-                "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, kind, value) DO NOTHING",
-            )
-            .bind(client_id)
-            .bind(person_id)
-            .bind(key.kind.as_str())
-            .bind(&key.value)
-            .bind(&key.raw)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        }
-        self.insert_match_keys(conn, &domain_rows(client_id, keys))
-            .await?;
-        Ok(added)
     }
 
     pub(crate) async fn client_responsible(
@@ -382,29 +375,4 @@ impl Store {
         }
         tx.commit().await
     }
-}
-
-/// `($1,$2,$9),($3,$4,$9)...`: `rows` groups of `per_row` numbered parameters,
-/// each followed by `shared` repetitions of one shared parameter.
-fn placeholders(rows: usize, per_row: usize, shared_index: Option<usize>, shared: usize) -> String {
-    let mut out = String::with_capacity(rows * (per_row + shared) * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push(',');
-        }
-        out.push('(');
-        for c in 0..per_row {
-            if c > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!("${}", r * per_row + c + 1));
-        }
-        if let Some(idx) = shared_index {
-            for _ in 0..shared {
-                out.push_str(&format!(",${idx}"));
-            }
-        }
-        out.push(')');
-    }
-    out
 }

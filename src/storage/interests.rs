@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::appeals::Json;
-use super::{from_ms, now_ms, to_ms, Result, StorageError, Store};
+use super::{from_ms, now_ms, to_ms, FeedRow, Result, StorageError, Store, TaskRow};
 use crate::interest::{FeedEntry, Interaction, Interest, InterestStatus, Task, TaskStatus};
 use crate::scenario::{Outcome, TaskClosure};
 
@@ -232,12 +232,7 @@ impl Store {
         appeal_id: Option<i64>,
     ) -> Result<()> {
         let now = now_ms();
-        let status = match outcome.new_status {
-            crate::scenario::InterestStatus::Open => InterestStatus::Open,
-            crate::scenario::InterestStatus::LossPending => InterestStatus::LossPending,
-            crate::scenario::InterestStatus::Won => InterestStatus::Won,
-            crate::scenario::InterestStatus::Lost => InterestStatus::Lost,
-        };
+        let status = stored_status(outcome.new_status);
         sqlx::query(
             "UPDATE interests SET scenario = $1, stage = $2, status = $3, \
              potential_amount = COALESCE($4, potential_amount), updated_at = $5, \
@@ -267,56 +262,16 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         }
-        for entry in &outcome.feed {
-            let kind = serde_json::to_value(entry.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "event".into());
-            self.add_feed_entry(
-                conn,
-                &NewFeedEntry {
-                    interest_id,
-                    kind: &kind,
-                    actor: entry.author.as_deref(),
-                    summary: entry.text.clone(),
-                    data: serde_json::json!({"stage": outcome.new_stage, "status": status.as_str()}),
-                    appeal_id,
-                },
-            )
-            .await?;
-        }
-        for (i, task) in outcome.tasks_to_create.iter().enumerate() {
-            let purpose = task.purpose.key();
-            let assignee = Some(task.assignee.as_str()).filter(|a| !a.is_empty());
-            let created = self
-                .add_task(
-                    conn,
-                    &NewTask {
-                        interest_id,
-                        title: &task.title,
-                        assignee,
-                        due_at: Some(task.due),
-                        reminder_at: task.reminder_at,
-                        purpose: Some(purpose.clone()),
-                        cause_key: format!("{cause}:{purpose}:{i}"),
-                    },
-                )
-                .await?;
-            if let Some(task_id) = created {
-                self.add_feed_entry(
-                    conn,
-                    &NewFeedEntry {
-                        interest_id,
-                        kind: "task_created",
-                        actor: None,
-                        summary: format!("Задача «{}»", task.title),
-                        data: serde_json::json!({"task_id": task_id, "assignee": assignee, "due_at": task.due}),
-                        appeal_id,
-                    },
-                )
-                .await?;
-            }
-        }
+        let rows = outcome_rows(interest_id, outcome, cause, appeal_id, now);
+        self.insert_feed_entries(conn, &rows.feed).await?;
+        let tasks: Vec<TaskRow> = rows.tasks.iter().map(|(t, _)| t.clone()).collect();
+        let ids = self.insert_tasks(conn, &tasks).await?;
+        let announced: Vec<FeedRow> = rows
+            .tasks
+            .into_iter()
+            .filter_map(|(task, entry)| announce_task(entry, ids.get(&task.cause_key).copied()))
+            .collect();
+        self.insert_feed_entries(conn, &announced).await?;
         if let Some(result) = &outcome.interaction_result {
             // The engine reported the result of "the current" interaction:
             // the earliest one still planned (planned before this outcome).
@@ -450,5 +405,85 @@ impl Store {
             interactions,
             feed,
         }))
+    }
+}
+
+/// The rows an outcome adds: feed entries, and new tasks each with the feed
+/// entry that announces it (written only if the task is new).
+pub(crate) struct OutcomeRows {
+    pub feed: Vec<FeedRow>,
+    pub tasks: Vec<(TaskRow, FeedRow)>,
+}
+
+pub(crate) fn outcome_rows(
+    interest_id: i64,
+    outcome: &Outcome,
+    cause: &str,
+    appeal_id: Option<i64>,
+    now: i64,
+) -> OutcomeRows {
+    let status = stored_status(outcome.new_status);
+    let feed = outcome
+        .feed
+        .iter()
+        .map(|entry| FeedRow {
+            interest_id,
+            at_ms: now,
+            kind: serde_json::to_value(entry.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "event".into()),
+            actor: entry.author.clone(),
+            summary: entry.text.clone(),
+            data: serde_json::json!({"stage": outcome.new_stage, "status": status.as_str()}),
+            appeal_id,
+        })
+        .collect();
+    let tasks = outcome
+        .tasks_to_create
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let purpose = task.purpose.key();
+            let assignee = Some(task.assignee.clone()).filter(|a| !a.is_empty());
+            let entry = FeedRow {
+                interest_id,
+                at_ms: now,
+                kind: "task_created".into(),
+                actor: None,
+                summary: format!("Задача «{}»", task.title),
+                data: serde_json::json!({"task_id": null, "assignee": assignee, "due_at": task.due}),
+                appeal_id,
+            };
+            let row = TaskRow {
+                interest_id,
+                title: task.title.clone(),
+                assignee,
+                due_at_ms: Some(to_ms(task.due)),
+                reminder_at_ms: task.reminder_at.map(to_ms),
+                cause_key: format!("{cause}:{purpose}:{i}"),
+                purpose: Some(purpose),
+                created_at_ms: now,
+            };
+            (row, entry)
+        })
+        .collect();
+    OutcomeRows { feed, tasks }
+}
+
+/// The feed entry announcing a task, once the task's id is known; `None`
+/// when the task was not created (its cause had made it before).
+pub(crate) fn announce_task(mut entry: FeedRow, task_id: Option<i64>) -> Option<FeedRow> {
+    let id = task_id?;
+    entry.data["task_id"] = serde_json::json!(id);
+    Some(entry)
+}
+
+fn stored_status(status: crate::scenario::InterestStatus) -> InterestStatus {
+    match status {
+        crate::scenario::InterestStatus::Open => InterestStatus::Open,
+        crate::scenario::InterestStatus::LossPending => InterestStatus::LossPending,
+        crate::scenario::InterestStatus::Won => InterestStatus::Won,
+        crate::scenario::InterestStatus::Lost => InterestStatus::Lost,
     }
 }

@@ -7,6 +7,7 @@
 
 mod appeals;
 mod audit;
+pub(crate) mod bulk;
 mod calls;
 mod clients;
 mod interests;
@@ -35,8 +36,11 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub(crate) use bulk::{FeedRow, FinishedRow, PointRow, TaskRow};
 pub use clients::{ImportedClient, ImportedPerson};
+pub(crate) use interests::{announce_task, outcome_rows, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
+pub(crate) use matching::{company_rows, domain_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};
 pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use review::ReviewRow;
@@ -105,6 +109,11 @@ impl WriteTx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -125,6 +134,7 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let busy = settings.busy_timeout_ms;
         let sync = settings.sqlite_synchronous;
+        let cache_kib = u64::from(settings.sqlite_cache_mb) * 1024;
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -138,7 +148,8 @@ impl Store {
                         conn.execute(
                             format!(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy}; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync};"
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; \
+                                 PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
                             )
                             .as_str(),
                         )
@@ -253,6 +264,36 @@ fn sqlite_url(url: &str) -> Result<String> {
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
     })
+}
+
+/// `($1,$2,$9),($3,$4,$9)...`: `rows` groups of `per_row` numbered parameters,
+/// each followed by `shared` repetitions of one shared parameter.
+pub(crate) fn placeholders(
+    rows: usize,
+    per_row: usize,
+    shared_index: Option<usize>,
+    shared: usize,
+) -> String {
+    let mut out = String::with_capacity(rows * (per_row + shared) * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..per_row {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("${}", r * per_row + c + 1));
+        }
+        if let Some(idx) = shared_index {
+            for _ in 0..shared {
+                out.push_str(&format!(",${idx}"));
+            }
+        }
+        out.push(')');
+    }
+    out
 }
 
 pub fn to_ms(t: DateTime<Utc>) -> i64 {

@@ -59,38 +59,44 @@ fn client_phone(i: u64) -> String {
     format!("+79{:09}", 100_000_000 + i)
 }
 
+const SURNAMES: [&str; 8] = [
+    "Иванов",
+    "Петров",
+    "Сидоров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Соколов",
+];
+const NAMES: [&str; 8] = [
+    "Александр",
+    "Сергей",
+    "Дмитрий",
+    "Андрей",
+    "Алексей",
+    "Максим",
+    "Иван",
+    "Михаил",
+];
+
+/// The stored name of imported client `i` ("Фамилия Имя").
+fn client_name(i: u64) -> String {
+    format!(
+        "{} {}",
+        SURNAMES[(i % 8) as usize],
+        NAMES[((i / 8) % 8) as usize]
+    )
+}
+
 fn write_clients_csv(path: &std::path::Path, n: u64) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(
         out,
         "client_id,client_name,client_kind,person_name,phones,emails,telegram,vk,responsible"
     )?;
-    const SURNAMES: [&str; 8] = [
-        "Иванов",
-        "Петров",
-        "Сидоров",
-        "Смирнов",
-        "Кузнецов",
-        "Попов",
-        "Васильев",
-        "Соколов",
-    ];
-    const NAMES: [&str; 8] = [
-        "Александр",
-        "Сергей",
-        "Дмитрий",
-        "Андрей",
-        "Алексей",
-        "Максим",
-        "Иван",
-        "Михаил",
-    ];
     for i in 0..n {
-        let name = format!(
-            "{} {}",
-            SURNAMES[(i % 8) as usize],
-            NAMES[((i / 8) % 8) as usize]
-        );
+        let name = client_name(i);
         let responsible = if i % 2 == 0 { "ivanova" } else { "petrov" };
         writeln!(
             out,
@@ -144,16 +150,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn appeal_body(i: u64, clients: u64, phase: &str) -> serde_json::Value {
-    // Half the appeals come from known clients, half from new people.
-    let phone = if i % 2 == 0 && clients > 0 {
-        client_phone((i * 7919) % clients)
+    // Half the appeals come from known clients (name as people sign, "Имя
+    // Фамилия"), half from new people.
+    let (name, phone) = if i % 2 == 0 && clients > 0 {
+        let known = (i * 7919) % clients;
+        let stored = client_name(known);
+        let (surname, given) = stored.split_once(' ').unwrap_or((&stored, ""));
+        (format!("{given} {surname}"), client_phone(known))
     } else {
-        format!("+79{:09}", 900_000_000 + i)
+        (
+            format!("Новый Клиент{}", i % 1000),
+            format!("+79{:09}", 900_000_000 + i),
+        )
     };
     json!({
         "source": format!("bench-{phase}"),
         "external_id": i.to_string(),
-        "contact": {"name": "Клиент Бенчмарк", "phones": [phone]},
+        "contact": {"name": name, "phones": [phone]},
         "text": "Прошу перезвонить по поводу заказа",
     })
 }

@@ -1111,7 +1111,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         url: url.clone(),
         max_connections: 4,
         sqlite_synchronous: SqliteSync::Normal,
-        busy_timeout_ms: 5000,
+        ..DatabaseSettings::default()
     })
     .await?;
     store.migrate().await?;

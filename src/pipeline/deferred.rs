@@ -1,0 +1,209 @@
+//! Writes the pipeline holds back until the end of a batch.
+//!
+//! Most of what an appeal causes is never read again within its batch:
+//! contact points and keys (unless a later appeal carries the same key),
+//! feed entries, tasks of a new interest, the appeal's own result. Writing
+//! them together, many rows per statement, is what lets one worker keep up
+//! with thousands of appeals a second: a statement's round trip costs far
+//! more than its rows. Everything is still written inside the batch's
+//! transaction, before it commits.
+//!
+//! Later appeals of the batch still see what is held back: the matcher
+//! counts held-back keys as stored ([`PendingKeys`]), and the pipeline
+//! flushes before it reads the interests of a client written to earlier in
+//! the batch ([`Deferred::touches`]).
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::AnyConnection;
+
+use crate::appeal::ContactKey;
+use crate::dedup::{BlockingKey, KeyHit, PendingKeys};
+use crate::storage::{
+    announce_task, domain_rows, now_ms, FeedRow, FinishedRow, KeyRow, OutcomeRows, PointRow,
+    StorageError, Store, TaskRow,
+};
+
+const ROUND_ROBIN: &str = "round_robin";
+
+#[derive(Default)]
+pub(crate) struct Deferred {
+    points: Vec<PointRow>,
+    keys: Vec<KeyRow>,
+    tasks: Vec<TaskRow>,
+    feed: Vec<PendingFeed>,
+    finished: Vec<FinishedRow>,
+    round_robin: Option<Counter>,
+    /// Who carries each held-back point and key, by (kind, value) as the
+    /// matcher looks them up.
+    pending: HashMap<(&'static str, String), Vec<KeyHit>>,
+    clients: HashSet<i64>,
+}
+
+enum PendingFeed {
+    Entry(FeedRow),
+    /// Announces the task with this cause key, if the task is created.
+    Task {
+        cause_key: String,
+        entry: FeedRow,
+    },
+}
+
+#[derive(Clone, Copy)]
+struct Counter {
+    value: i64,
+    stored: i64,
+}
+
+impl Deferred {
+    /// Whether something held back belongs to this client.
+    pub fn touches(&self, client_id: i64) -> bool {
+        self.clients.contains(&client_id)
+    }
+
+    pub fn client(&mut self, client_id: i64) {
+        self.clients.insert(client_id);
+    }
+
+    pub fn contact_points(&mut self, client_id: i64, person_id: Option<i64>, keys: &[ContactKey]) {
+        for key in keys {
+            self.note((key.kind.as_str(), key.value.clone()), client_id, person_id);
+            self.points.push(PointRow {
+                client_id,
+                person_id,
+                key: key.clone(),
+            });
+        }
+        self.match_keys(domain_rows(client_id, keys));
+        self.clients.insert(client_id);
+    }
+
+    pub fn match_keys(&mut self, rows: Vec<KeyRow>) {
+        for (kind, value, client_id, person_id) in &rows {
+            let person = Some(*person_id).filter(|p| *p != 0);
+            self.note((kind, value.clone()), *client_id, person);
+        }
+        self.keys.extend(rows);
+    }
+
+    fn note(&mut self, key: (&'static str, String), client_id: i64, person_id: Option<i64>) {
+        let hit = KeyHit {
+            client_id,
+            person_id,
+        };
+        let hits = self.pending.entry(key).or_default();
+        if !hits.contains(&hit) {
+            hits.push(hit);
+        }
+        self.clients.insert(client_id);
+    }
+
+    pub fn feed(&mut self, entry: FeedRow) {
+        self.feed.push(PendingFeed::Entry(entry));
+    }
+
+    pub fn outcome(&mut self, rows: OutcomeRows) {
+        self.feed
+            .extend(rows.feed.into_iter().map(PendingFeed::Entry));
+        for (task, entry) in rows.tasks {
+            self.feed.push(PendingFeed::Task {
+                cause_key: task.cause_key.clone(),
+                entry,
+            });
+            self.tasks.push(task);
+        }
+    }
+
+    pub fn finished(&mut self, row: FinishedRow) {
+        self.finished.push(row);
+    }
+
+    /// The next value of the round-robin counter. The first use in a batch
+    /// advances the stored counter (on PostgreSQL that also locks its row
+    /// until commit, so instances take turns); later ones count in memory
+    /// and the flush stores the last.
+    pub async fn next_round_robin(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+    ) -> Result<i64, StorageError> {
+        match &mut self.round_robin {
+            Some(counter) => {
+                counter.value += 1;
+                Ok(counter.value)
+            }
+            None => {
+                let value = store.next_counter(conn, ROUND_ROBIN).await?;
+                self.round_robin = Some(Counter {
+                    value,
+                    stored: value,
+                });
+                Ok(value)
+            }
+        }
+    }
+
+    /// Writes everything held back, in the order it happened.
+    pub async fn flush(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+    ) -> Result<(), StorageError> {
+        if !self.points.is_empty() {
+            store
+                .insert_contact_points(conn, &self.points, now_ms())
+                .await?;
+        }
+        if !self.keys.is_empty() {
+            self.keys.sort();
+            self.keys.dedup();
+            store.insert_match_keys(conn, &self.keys).await?;
+        }
+        let task_ids = if self.tasks.is_empty() {
+            Default::default()
+        } else {
+            store.insert_tasks(conn, &self.tasks).await?
+        };
+        let feed: Vec<FeedRow> = std::mem::take(&mut self.feed)
+            .into_iter()
+            .filter_map(|f| match f {
+                PendingFeed::Entry(entry) => Some(entry),
+                PendingFeed::Task { cause_key, entry } => {
+                    announce_task(entry, task_ids.get(&cause_key).copied())
+                }
+            })
+            .collect();
+        if !feed.is_empty() {
+            store.insert_feed_entries(conn, &feed).await?;
+        }
+        if !self.finished.is_empty() {
+            store.finish_appeals(conn, &self.finished).await?;
+        }
+        if let Some(counter) = &mut self.round_robin {
+            if counter.value != counter.stored {
+                store.set_counter(conn, ROUND_ROBIN, counter.value).await?;
+                counter.stored = counter.value;
+            }
+        }
+        let round_robin = self.round_robin;
+        *self = Deferred {
+            round_robin,
+            ..Deferred::default()
+        };
+        Ok(())
+    }
+
+    /// Forgets everything held back (its transaction was rolled back).
+    pub fn discard(&mut self) {
+        *self = Deferred::default();
+    }
+}
+
+impl PendingKeys for Deferred {
+    fn pending_hits(&self, key: &BlockingKey) -> Vec<KeyHit> {
+        self.pending
+            .get(&(key.field.as_str(), key.value.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}

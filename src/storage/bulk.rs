@@ -1,0 +1,214 @@
+//! Many rows per statement. The pipeline gathers the writes of a whole batch
+//! that nothing in the batch reads back (contact points, feed entries, tasks,
+//! finished appeals) and writes them here at the end, so that a batch costs a
+//! few round trips per table instead of a few per appeal.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
+
+use super::appeals::Json;
+use super::{placeholders, Result, Store};
+use crate::appeal::{AppealStatus, ContactKey};
+
+/// Parameters per statement stay well below SQLite's limit (32,766) and
+/// PostgreSQL's (65,535); rows per statement are capped for plan size.
+const MAX_PARAMS: usize = 30_000;
+const MAX_ROWS: usize = 500;
+
+fn chunk_rows(columns: usize) -> usize {
+    (MAX_PARAMS / columns).clamp(1, MAX_ROWS)
+}
+
+/// A contact point for a client (and the contact person it belongs to).
+#[derive(Debug, Clone)]
+pub struct PointRow {
+    pub client_id: i64,
+    pub person_id: Option<i64>,
+    pub key: ContactKey,
+}
+
+/// A feed entry, with the time it happened (not the time it is written).
+#[derive(Debug, Clone)]
+pub struct FeedRow {
+    pub interest_id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub summary: String,
+    pub data: serde_json::Value,
+    pub appeal_id: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub interest_id: i64,
+    pub title: String,
+    pub assignee: Option<String>,
+    pub due_at_ms: Option<i64>,
+    pub reminder_at_ms: Option<i64>,
+    pub purpose: Option<String>,
+    pub cause_key: String,
+    pub created_at_ms: i64,
+}
+
+/// An appeal's processing result.
+#[derive(Debug, Clone)]
+pub struct FinishedRow {
+    pub appeal_id: i64,
+    pub status: AppealStatus,
+    pub client_id: Option<i64>,
+    pub interest_id: Option<i64>,
+    pub decision: serde_json::Value,
+    pub processed_at_ms: i64,
+}
+
+impl Store {
+    /// Adds the points their clients do not have yet; returns how many were new.
+    pub(crate) async fn insert_contact_points(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[PointRow],
+        now_ms: i64,
+    ) -> Result<u64> {
+        let mut added = 0;
+        for chunk in rows.chunks(chunk_rows(5)) {
+            let sql = format!(
+                "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
+                 ON CONFLICT (client_id, kind, value) DO NOTHING",
+                placeholders(chunk.len(), 5, Some(5 * chunk.len() + 1), 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.client_id)
+                    .bind(r.person_id)
+                    .bind(r.key.kind.as_str())
+                    .bind(&r.key.value)
+                    .bind(&r.key.raw);
+            }
+            added += q.bind(now_ms).execute(&mut *conn).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
+    pub(crate) async fn insert_feed_entries(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[FeedRow],
+    ) -> Result<()> {
+        for chunk in rows.chunks(chunk_rows(7)) {
+            let sql = format!(
+                "INSERT INTO feed_entries (interest_id, at, kind, actor, summary, data, appeal_id) VALUES {}",
+                placeholders(chunk.len(), 7, None, 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.interest_id)
+                    .bind(r.at_ms)
+                    .bind(r.kind.as_str())
+                    .bind(r.actor.as_deref())
+                    .bind(&r.summary)
+                    .bind(r.data.to_json())
+                    .bind(r.appeal_id);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the tasks whose cause made none yet; returns the new tasks'
+    /// ids by cause key.
+    pub(crate) async fn insert_tasks(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[TaskRow],
+    ) -> Result<HashMap<String, i64>> {
+        let mut ids = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(chunk_rows(8)) {
+            let sql = format!(
+                "INSERT INTO tasks (interest_id, title, assignee_login, due_at, reminder_at, purpose, \
+                 cause_key, created_at, status) VALUES {} \
+                 ON CONFLICT (cause_key) DO NOTHING RETURNING id, cause_key",
+                placeholders(chunk.len(), 8, Some(8 * chunk.len() + 1), 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.interest_id)
+                    .bind(&r.title)
+                    .bind(r.assignee.as_deref())
+                    .bind(r.due_at_ms)
+                    .bind(r.reminder_at_ms)
+                    .bind(r.purpose.as_deref())
+                    .bind(&r.cause_key)
+                    .bind(r.created_at_ms);
+            }
+            for row in q.bind("open").fetch_all(&mut *conn).await? {
+                ids.insert(row.try_get("cause_key")?, row.try_get("id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Records the result of each appeal: status, client, interest, decision.
+    pub(crate) async fn finish_appeals(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[FinishedRow],
+    ) -> Result<()> {
+        for chunk in rows.chunks(chunk_rows(6)) {
+            // A CTE names the VALUES columns the same way on both engines.
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let b = 6 * i;
+                    format!(
+                        "(CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT))",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "WITH done (id, status, client_id, interest_id, decision, processed_at) AS (VALUES {values}) \
+                 UPDATE appeals SET status = done.status, client_id = done.client_id, \
+                 interest_id = done.interest_id, decision = done.decision, \
+                 processed_at = done.processed_at, last_error = NULL \
+                 FROM done WHERE appeals.id = done.id"
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.appeal_id)
+                    .bind(r.status.as_str())
+                    .bind(r.client_id)
+                    .bind(r.interest_id)
+                    .bind(r.decision.to_json())
+                    .bind(r.processed_at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets a shared counter (after the batch took values from it in memory).
+    pub(crate) async fn set_counter(
+        &self,
+        conn: &mut AnyConnection,
+        name: &str,
+        value: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = $2")
+            .bind(value)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
