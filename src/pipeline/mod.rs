@@ -158,7 +158,7 @@ impl Pipeline {
     }
 
     async fn process_claimed(&self, mode: Mode) -> Result<Vec<Processed>, StorageError> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_processing().await?;
         let claimed = self
             .store
             .claim_pending(tx.conn(), self.settings.pipeline.batch_size)
@@ -323,7 +323,7 @@ impl Pipeline {
             // Call routing reads and closes tasks as it goes.
             later.flush(&self.store, conn).await?;
         }
-        if let Some((interest_id, client_id)) = self.store.prior_effect(conn, appeal.id).await? {
+        if let Some((interest_id, client_id)) = claim.prior_effect {
             // Processed before, but its status was not recorded (restored
             // backup, manual reset): keep what it did, do nothing again.
             let record = json!({"kind": DecisionKind::ExistingClient, "reason": "already processed", "matched_on": []});
@@ -586,20 +586,13 @@ impl Pipeline {
         if matches!(appeal.intent, Intent::Call { .. }) {
             return calls::route(self, conn, later, appeal, client_id, person_id).await;
         }
-        let open = match new_client_responsible {
-            Some(_) => None,
-            None => self.store.open_interest_of(conn, client_id).await?,
+        let (responsible, open) = match new_client_responsible {
+            Some(responsible) => (responsible, None),
+            None => self.store.client_interest_state(conn, client_id).await?,
         };
         let Some(open) = open else {
             let interest_id = self
-                .create_interest_for(
-                    conn,
-                    later,
-                    appeal,
-                    client_id,
-                    person_id,
-                    new_client_responsible,
-                )
+                .create_interest_for(conn, later, appeal, client_id, person_id, Some(responsible))
                 .await?;
             return Ok((AppealStatus::Created, interest_id));
         };

@@ -19,6 +19,9 @@ pub struct ClaimedAppeal {
     pub appeal: Appeal,
     pub accepted_at_ms: i64,
     pub attempts: i64,
+    /// (interest, client) when the appeal already left its mark on an
+    /// interest: re-processing it must then change nothing.
+    pub prior_effect: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,6 +127,63 @@ pub(crate) async fn insert_appeal_as(
     })
 }
 
+/// Stores many pending appeals in one statement; each comes back as
+/// [`insert_appeal`] would return it (a key already stored, or repeated in
+/// `batch`, is the stored appeal, not a new one).
+async fn insert_pending_appeals(
+    conn: &mut AnyConnection,
+    batch: &[NewAppeal],
+) -> Result<Vec<AcceptedAppeal>> {
+    let accepted_at = now_ms();
+    let sql = format!(
+        "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
+         subject, body, attachments, attributes, raw_payload, intent, status) VALUES {} \
+         ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
+        super::placeholders(batch.len(), 12, Some(12 * batch.len() + 1), 1)
+    );
+    let mut q = sqlx::query(&sql);
+    for appeal in batch {
+        q = q
+            .bind(appeal.channel.as_str())
+            .bind(&appeal.source)
+            .bind(&appeal.external_id)
+            .bind(to_ms(appeal.received_at))
+            .bind(accepted_at)
+            .bind(appeal.contact.to_json())
+            .bind(appeal.subject.as_deref())
+            .bind(appeal.text.as_deref())
+            .bind(appeal.attachments.to_json())
+            .bind(appeal.attributes.to_json())
+            .bind(&appeal.raw_payload)
+            .bind(appeal.intent.to_json());
+    }
+    let mut created: std::collections::HashMap<(String, String), i64> = Default::default();
+    for row in q
+        .bind(AppealStatus::Pending.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        created.insert(
+            (row.try_get("source")?, row.try_get("external_id")?),
+            row.try_get("id")?,
+        );
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for appeal in batch {
+        let key = (appeal.source.clone(), appeal.external_id.clone());
+        // The first of repeated keys is the one created; the rest find it.
+        match created.remove(&key) {
+            Some(id) => out.push(AcceptedAppeal {
+                id,
+                status: AppealStatus::Pending,
+                created: true,
+            }),
+            None => out.push(insert_appeal(conn, appeal).await?),
+        }
+    }
+    Ok(out)
+}
+
 /// Serialising our own domain values cannot fail; this keeps the one place that
 /// would otherwise need an `expect`.
 mod erased {
@@ -144,8 +204,9 @@ impl Store {
     pub async fn insert_appeals(&self, batch: &[NewAppeal]) -> Result<Vec<AcceptedAppeal>> {
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(batch.len());
-        for appeal in batch {
-            out.push(insert_appeal(tx.conn(), appeal).await?);
+        // 15 parameters a row; well under either engine's limit per statement.
+        for chunk in batch.chunks(1000) {
+            out.extend(insert_pending_appeals(tx.conn(), chunk).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -193,8 +254,15 @@ impl Store {
         conn: &mut AnyConnection,
         limit: u32,
     ) -> Result<Vec<ClaimedAppeal>> {
+        // The prior effect comes along, so that checking it costs no round trip.
         let rows = sqlx::query(&format!(
-            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE status = 'pending' ORDER BY id LIMIT $1{}",
+            "SELECT {APPEAL_COLUMNS}, \
+             (SELECT f.interest_id FROM feed_entries f WHERE f.appeal_id = appeals.id \
+              AND f.kind IN ('appeal', 'message', 'call') ORDER BY f.id LIMIT 1) AS prior_interest, \
+             (SELECT i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
+              WHERE f.appeal_id = appeals.id AND f.kind IN ('appeal', 'message', 'call') \
+              ORDER BY f.id LIMIT 1) AS prior_client \
+             FROM appeals WHERE status = 'pending' ORDER BY id LIMIT $1{}",
             self.skip_locked()
         ))
         .bind(i64::from(limit))
@@ -206,6 +274,13 @@ impl Store {
                     appeal: appeal_from_row(row)?,
                     accepted_at_ms: row.try_get("accepted_at")?,
                     attempts: row.try_get("attempts")?,
+                    prior_effect: match (
+                        row.try_get::<Option<i64>, _>("prior_interest")?,
+                        row.try_get::<Option<i64>, _>("prior_client")?,
+                    ) {
+                        (Some(interest), Some(client)) => Some((interest, client)),
+                        _ => None,
+                    },
                 })
             })
             .collect()

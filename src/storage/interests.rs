@@ -105,6 +105,38 @@ impl Store {
         row.as_ref().map(interest_from_row).transpose()
     }
 
+    /// The client's responsible manager and its most recently touched
+    /// interest still in progress, in one round trip.
+    pub(crate) async fn client_interest_state(
+        &self,
+        conn: &mut AnyConnection,
+        client_id: i64,
+    ) -> Result<(Option<String>, Option<Interest>)> {
+        let columns = INTEREST_COLUMNS
+            .split(',')
+            .map(|c| format!("i.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT c.responsible_login AS client_responsible, {columns} FROM clients c \
+             LEFT JOIN interests i ON i.id = (SELECT o.id FROM interests o WHERE o.client_id = c.id \
+             AND o.status IN ('open', 'loss_pending') ORDER BY o.updated_at DESC, o.id DESC LIMIT 1) \
+             WHERE c.id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Err(StorageError::NotFound("client"));
+        };
+        let responsible: Option<String> = row.try_get("client_responsible")?;
+        let open = match row.try_get::<Option<i64>, _>("id")? {
+            Some(_) => Some(interest_from_row(&row)?),
+            None => None,
+        };
+        Ok((responsible, open))
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn create_interest(
         &self,
@@ -304,23 +336,6 @@ impl Store {
             .await?;
         }
         Ok(())
-    }
-
-    /// Whether this appeal already left its mark on an interest: re-processing
-    /// it must then change nothing.
-    pub(crate) async fn prior_effect(
-        &self,
-        conn: &mut AnyConnection,
-        appeal_id: i64,
-    ) -> Result<Option<(i64, i64)>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT f.interest_id, i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
-             WHERE f.appeal_id = $1 AND f.kind IN ('appeal', 'message', 'call') ORDER BY f.id LIMIT 1",
-        )
-        .bind(appeal_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row)
     }
 
     /// Advances a shared counter and returns its new value; used for the

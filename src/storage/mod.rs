@@ -87,6 +87,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: one connection whose commits skip fsync (`begin_processing`).
+    processing_pool: Option<AnyPool>,
     backend: Backend,
     /// SQLite has one writer at a time, and a transaction that read before it
     /// wrote fails outright if another writer got in between. Serialising our
@@ -132,36 +134,27 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let busy = settings.busy_timeout_ms;
-        let sync = settings.sqlite_synchronous;
-        let cache_kib = u64::from(settings.sqlite_cache_mb) * 1024;
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        let sync = match sync {
-                            SqliteSync::Full => "FULL",
-                            SqliteSync::Normal => "NORMAL",
-                        };
-                        conn.execute(
-                            format!(
-                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy}; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; \
-                                 PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
-                            )
-                            .as_str(),
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let pool = open_pool(
+            options.clone(),
+            backend,
+            settings,
+            settings.max_connections,
+            settings.sqlite_synchronous,
+        )
+        .await?;
+        // See `begin_processing`. An in-memory database is one per
+        // connection set, so it keeps a single pool.
+        let processing_pool = if backend == Backend::Sqlite
+            && settings.sqlite_synchronous == SqliteSync::Full
+            && !url.contains(":memory:")
+        {
+            Some(open_pool(options, backend, settings, 1, SqliteSync::Normal).await?)
+        } else {
+            None
+        };
         Ok(Store {
             pool,
+            processing_pool,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         })
@@ -215,6 +208,24 @@ impl Store {
         Ok(WriteTx { tx, _gate: gate })
     }
 
+    /// A write transaction for the pipeline. On SQLite with
+    /// `sqlite_synchronous = "full"` its commit does not wait for fsync: the
+    /// appeals it processes were made durable when they were accepted, a
+    /// power cut can at worst undo the last moments of processing (those
+    /// appeals are pending again and are processed again), and the next
+    /// commit of any other writer (intake, the outboxes before they send)
+    /// syncs the shared log and everything in it.
+    pub async fn begin_processing(&self) -> Result<WriteTx> {
+        let gate = self.lock_writes().await;
+        let tx = self
+            .processing_pool
+            .as_ref()
+            .unwrap_or(&self.pool)
+            .begin()
+            .await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
     /// Row locks where the engine has them; SQLite's single writer (under the
     /// write gate) already serialises.
     pub(crate) fn for_update(&self) -> &'static str {
@@ -234,8 +245,48 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(p) = &self.processing_pool {
+            p.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+async fn open_pool(
+    options: AnyConnectOptions,
+    backend: Backend,
+    settings: &DatabaseSettings,
+    max_connections: u32,
+    sync: SqliteSync,
+) -> Result<AnyPool> {
+    let busy = settings.busy_timeout_ms;
+    let cache_kib = u64::from(settings.sqlite_cache_mb) * 1024;
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    let sync = match sync {
+                        SqliteSync::Full => "FULL",
+                        SqliteSync::Normal => "NORMAL",
+                    };
+                    conn.execute(
+                        format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy}; \
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; \
+                             PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
+                        )
+                        .as_str(),
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok(pool)
 }
 
 /// Makes sure the SQLite file's folder exists and asks sqlx to create the file.
