@@ -132,6 +132,7 @@ pub(crate) async fn insert_appeal_as(
 /// `batch`, is the stored appeal, not a new one).
 async fn insert_pending_appeals(
     conn: &mut AnyConnection,
+    backend: super::Backend,
     batch: &[NewAppeal],
 ) -> Result<Vec<AcceptedAppeal>> {
     let accepted_at = now_ms();
@@ -139,7 +140,7 @@ async fn insert_pending_appeals(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
          subject, body, attachments, attributes, raw_payload, intent, status) VALUES {} \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
-        super::placeholders(batch.len(), 12, Some(12 * batch.len() + 1), 1)
+        super::placeholders(backend, batch.len(), 13)
     );
     let mut q = sqlx::query(&sql);
     for appeal in batch {
@@ -155,14 +156,11 @@ async fn insert_pending_appeals(
             .bind(appeal.attachments.to_json())
             .bind(appeal.attributes.to_json())
             .bind(&appeal.raw_payload)
-            .bind(appeal.intent.to_json());
+            .bind(appeal.intent.to_json())
+            .bind(AppealStatus::Pending.as_str());
     }
     let mut created: std::collections::HashMap<(String, String), i64> = Default::default();
-    for row in q
-        .bind(AppealStatus::Pending.as_str())
-        .fetch_all(&mut *conn)
-        .await?
-    {
+    for row in q.fetch_all(&mut *conn).await? {
         created.insert(
             (row.try_get("source")?, row.try_get("external_id")?),
             row.try_get("id")?,
@@ -206,7 +204,7 @@ impl Store {
         let mut out = Vec::with_capacity(batch.len());
         // 15 parameters a row; well under either engine's limit per statement.
         for chunk in batch.chunks(1000) {
-            out.extend(insert_pending_appeals(tx.conn(), chunk).await?);
+            out.extend(insert_pending_appeals(tx.conn(), self.backend, chunk).await?);
         }
         tx.commit().await?;
         Ok(out)

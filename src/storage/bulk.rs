@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::appeals::Json;
-use super::{placeholders, Result, Store};
+use super::{param_list, placeholders, Result, Store};
 use crate::appeal::{AppealStatus, ContactKey};
 
 /// Parameters per statement stay well below SQLite's limit (32,766) and
@@ -72,11 +72,11 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64> {
         let mut added = 0;
-        for chunk in rows.chunks(chunk_rows(5)) {
+        for chunk in rows.chunks(chunk_rows(6)) {
             let sql = format!(
                 "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
                  ON CONFLICT (client_id, kind, value) DO NOTHING",
-                placeholders(chunk.len(), 5, Some(5 * chunk.len() + 1), 1)
+                placeholders(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -85,9 +85,10 @@ impl Store {
                     .bind(r.person_id)
                     .bind(r.key.kind.as_str())
                     .bind(&r.key.value)
-                    .bind(&r.key.raw);
+                    .bind(&r.key.raw)
+                    .bind(now_ms);
             }
-            added += q.bind(now_ms).execute(&mut *conn).await?.rows_affected();
+            added += q.execute(&mut *conn).await?.rows_affected();
         }
         Ok(added)
     }
@@ -100,7 +101,7 @@ impl Store {
         for chunk in rows.chunks(chunk_rows(7)) {
             let sql = format!(
                 "INSERT INTO feed_entries (interest_id, at, kind, actor, summary, data, appeal_id) VALUES {}",
-                placeholders(chunk.len(), 7, None, 0)
+                placeholders(self.backend, chunk.len(), 7)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -126,12 +127,12 @@ impl Store {
         rows: &[TaskRow],
     ) -> Result<HashMap<String, i64>> {
         let mut ids = HashMap::with_capacity(rows.len());
-        for chunk in rows.chunks(chunk_rows(8)) {
+        for chunk in rows.chunks(chunk_rows(9)) {
             let sql = format!(
                 "INSERT INTO tasks (interest_id, title, assignee_login, due_at, reminder_at, purpose, \
                  cause_key, created_at, status) VALUES {} \
                  ON CONFLICT (cause_key) DO NOTHING RETURNING id, cause_key",
-                placeholders(chunk.len(), 8, Some(8 * chunk.len() + 1), 1)
+                placeholders(self.backend, chunk.len(), 9)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -143,9 +144,10 @@ impl Store {
                     .bind(r.reminder_at_ms)
                     .bind(r.purpose.as_deref())
                     .bind(&r.cause_key)
-                    .bind(r.created_at_ms);
+                    .bind(r.created_at_ms)
+                    .bind("open");
             }
-            for row in q.bind("open").fetch_all(&mut *conn).await? {
+            for row in q.fetch_all(&mut *conn).await? {
                 ids.insert(row.try_get("cause_key")?, row.try_get("id")?);
             }
         }
@@ -162,15 +164,13 @@ impl Store {
             // A CTE names the VALUES columns the same way on both engines.
             let values = (0..chunk.len())
                 .map(|i| {
-                    let b = 6 * i;
+                    let p: Vec<String> = param_list(self.backend, 6 * i + 1, 6)
+                        .split(',')
+                        .map(str::to_string)
+                        .collect();
                     format!(
-                        "(CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT))",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6
+                        "(CAST({} AS BIGINT), {}, CAST({} AS BIGINT), CAST({} AS BIGINT), {}, CAST({} AS BIGINT))",
+                        p[0], p[1], p[2], p[3], p[4], p[5]
                     )
                 })
                 .collect::<Vec<_>>()

@@ -3,8 +3,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{AnyConnection, Row};
 
 use super::matching::{domain_rows, person_rows, KeyRow};
-use super::placeholders;
 use super::{from_ms, now_ms, Result, StorageError, Store};
+use super::{param_list, placeholders};
 use crate::appeal::{ContactKey, ContactKind};
 use crate::client::{Client, ClientKind, ContactPerson, ContactPoint};
 
@@ -269,7 +269,7 @@ impl Store {
                  VALUES {} ON CONFLICT (external_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
                  responsible_login = COALESCE(excluded.responsible_login, clients.responsible_login), \
                  updated_at = excluded.updated_at RETURNING id, external_id",
-                placeholders(chunk.len(), 4, Some(4 * chunk.len() + 1), 2)
+                placeholders(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -277,9 +277,11 @@ impl Store {
                     .bind(&c.external_id)
                     .bind(c.kind.as_str())
                     .bind(&c.name)
-                    .bind(c.responsible.as_deref());
+                    .bind(c.responsible.as_deref())
+                    .bind(now)
+                    .bind(now);
             }
-            for row in q.bind(now).fetch_all(tx.conn()).await? {
+            for row in q.fetch_all(tx.conn()).await? {
                 ids.insert(row.try_get("external_id")?, row.try_get("id")?);
             }
         }
@@ -306,13 +308,13 @@ impl Store {
             let sql = format!(
                 "INSERT INTO contact_persons (client_id, name, created_at) VALUES {} \
                  ON CONFLICT (client_id, name) DO NOTHING",
-                placeholders(chunk.len(), 2, Some(2 * chunk.len() + 1), 1)
+                placeholders(self.backend, chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (id, name) in chunk {
-                q = q.bind(*id).bind(*name);
+                q = q.bind(*id).bind(*name).bind(now);
             }
-            q.bind(now).execute(tx.conn()).await?;
+            q.execute(tx.conn()).await?;
         }
         let mut person_ids: HashMap<(i64, String), i64> = HashMap::with_capacity(persons.len());
         let mut client_ids: Vec<i64> = persons.iter().map(|(id, _)| *id).collect();
@@ -320,10 +322,7 @@ impl Store {
         for chunk in client_ids.chunks(ROWS) {
             let sql = format!(
                 "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                param_list(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -360,7 +359,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
                  ON CONFLICT (client_id, kind, value) DO NOTHING",
-                placeholders(chunk.len(), 5, Some(5 * chunk.len() + 1), 1)
+                placeholders(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for (id, pid, k) in chunk {
@@ -369,9 +368,10 @@ impl Store {
                     .bind(*pid)
                     .bind(k.kind.as_str())
                     .bind(&k.value)
-                    .bind(&k.raw);
+                    .bind(&k.raw)
+                    .bind(now);
             }
-            q.bind(now).execute(tx.conn()).await?;
+            q.execute(tx.conn()).await?;
         }
         tx.commit().await
     }

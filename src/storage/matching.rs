@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Result, StorageError, Store};
+use super::{param_list, placeholders, Result, StorageError, Store};
 use crate::appeal::ContactKey;
 use crate::client::ClientKind;
 use crate::dedup::keys::{company_name_key, person_name_keys, point_domains};
@@ -159,18 +159,7 @@ impl Store {
     ) -> Result<()> {
         const ROWS: usize = 500;
         for chunk in rows.chunks(ROWS) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(${},${},${},${})",
-                        4 * i + 1,
-                        4 * i + 2,
-                        4 * i + 3,
-                        4 * i + 4
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(",");
+            let values = placeholders(self.backend, chunk.len(), 4);
             let sql = format!(
                 "INSERT INTO match_keys (kind, value, client_id, person_id) VALUES {values} \
                  ON CONFLICT DO NOTHING"
@@ -192,10 +181,7 @@ impl Store {
         clients: &[(i64, ClientKind, &str)],
     ) -> Result<()> {
         for chunk in clients.chunks(500) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let list = param_list(self.backend, 1, chunk.len());
             let sql =
                 format!("DELETE FROM match_keys WHERE kind = 'company' AND client_id IN ({list})");
             let mut q = sqlx::query(&sql);

@@ -317,32 +317,38 @@ fn sqlite_url(url: &str) -> Result<String> {
     })
 }
 
-/// `($1,$2,$9),($3,$4,$9)...`: `rows` groups of `per_row` numbered parameters,
-/// each followed by `shared` repetitions of one shared parameter.
-pub(crate) fn placeholders(
-    rows: usize,
-    per_row: usize,
-    shared_index: Option<usize>,
-    shared: usize,
-) -> String {
-    let mut out = String::with_capacity(rows * (per_row + shared) * 5);
+/// `rows` groups of `per_row` parameters, `($1,$2),($3,$4)…` on PostgreSQL
+/// and `(?,?),(?,?)…` on SQLite: SQLite looks each named parameter up in a
+/// list, so binding n named parameters costs O(n²), which dominated bulk
+/// statements; anonymous ones bind in order at no cost. Either way the
+/// values are bound in the order they appear.
+pub(crate) fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut out = String::with_capacity(rows * per_row * 5);
     for r in 0..rows {
         if r > 0 {
             out.push(',');
         }
         out.push('(');
-        for c in 0..per_row {
-            if c > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!("${}", r * per_row + c + 1));
-        }
-        if let Some(idx) = shared_index {
-            for _ in 0..shared {
-                out.push_str(&format!(",${idx}"));
-            }
-        }
+        out.push_str(&param_list(backend, r * per_row + 1, per_row));
         out.push(')');
+    }
+    out
+}
+
+/// `n` parameters separated by commas, the first numbered `from` (PostgreSQL).
+pub(crate) fn param_list(backend: Backend, from: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 5);
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        match backend {
+            Backend::Sqlite => out.push('?'),
+            Backend::Postgres => {
+                out.push('$');
+                out.push_str(&(from + i).to_string());
+            }
+        }
     }
     out
 }
