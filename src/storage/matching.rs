@@ -108,18 +108,25 @@ impl Store {
             return Ok((Vec::new(), Vec::new()));
         }
         let list = param_list(self.backend, 1, clients.len());
-        // The first persons of each client by a correlated, index-ordered
-        // LIMIT; a window function over the join cost several times more.
-        let limit = match self.backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${}", clients.len() + 1),
+        // The first persons of each client by an index-ordered LIMIT per
+        // client: a window function over the join cost several times more.
+        // PostgreSQL has LATERAL for it (a correlated IN there scans every
+        // person); SQLite has no LATERAL and runs the correlated IN per row.
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "SELECT c.id AS client_id, p.id AS person_id, p.name AS name FROM clients c \
+                 LEFT JOIN contact_persons p ON p.client_id = c.id AND p.id IN \
+                 (SELECT f.id FROM contact_persons f WHERE f.client_id = c.id ORDER BY f.id LIMIT ?) \
+                 WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id"
+            ),
+            Backend::Postgres => format!(
+                "SELECT c.id AS client_id, p.id AS person_id, p.name AS name FROM clients c \
+                 LEFT JOIN LATERAL (SELECT f.id, f.name FROM contact_persons f WHERE f.client_id = c.id \
+                 ORDER BY f.id LIMIT ${}) p ON TRUE \
+                 WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id",
+                clients.len() + 1
+            ),
         };
-        let sql = format!(
-            "SELECT c.id AS client_id, p.id AS person_id, p.name AS name FROM clients c \
-             LEFT JOIN contact_persons p ON p.client_id = c.id AND p.id IN \
-             (SELECT f.id FROM contact_persons f WHERE f.client_id = c.id ORDER BY f.id LIMIT {limit}) \
-             WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id"
-        );
         let mut q = sqlx::query(&sql);
         // SQLite binds anonymous parameters in the order they appear.
         if self.backend == Backend::Sqlite {
