@@ -293,19 +293,18 @@ impl Store {
         interest_id: Option<i64>,
         decision: &serde_json::Value,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE appeals SET status = $1, client_id = $2, interest_id = $3, decision = $4, \
-             processed_at = $5, last_error = NULL WHERE id = $6",
+        self.finish_appeals(
+            conn,
+            &[super::FinishedRow {
+                appeal_id: id,
+                status,
+                client_id,
+                interest_id,
+                decision: decision.clone(),
+                processed_at_ms: now_ms(),
+            }],
         )
-        .bind(status.as_str())
-        .bind(client_id)
-        .bind(interest_id)
-        .bind(decision.to_json())
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Records a failed attempt; after `max_attempts` the appeal is parked as

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::appeals::Json;
-use super::{param_list, placeholders, Result, Store};
+use super::{param, placeholders, Result, Store};
 use crate::appeal::{AppealStatus, ContactKey};
 
 /// Parameters per statement stay well below SQLite's limit (32,766) and
@@ -164,13 +164,10 @@ impl Store {
             // A CTE names the VALUES columns the same way on both engines.
             let values = (0..chunk.len())
                 .map(|i| {
-                    let p: Vec<String> = param_list(self.backend, 6 * i + 1, 6)
-                        .split(',')
-                        .map(str::to_string)
-                        .collect();
+                    let p = |k: usize| param(self.backend, 6 * i + k);
                     format!(
                         "(CAST({} AS BIGINT), {}, CAST({} AS BIGINT), CAST({} AS BIGINT), {}, CAST({} AS BIGINT))",
-                        p[0], p[1], p[2], p[3], p[4], p[5]
+                        p(1), p(2), p(3), p(4), p(5), p(6)
                     )
                 })
                 .collect::<Vec<_>>()

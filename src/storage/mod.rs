@@ -337,20 +337,18 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, per_row: usize) -> Str
 
 /// `n` parameters separated by commas, the first numbered `from` (PostgreSQL).
 pub(crate) fn param_list(backend: Backend, from: usize, n: usize) -> String {
-    let mut out = String::with_capacity(n * 5);
-    for i in 0..n {
-        if i > 0 {
-            out.push(',');
-        }
-        match backend {
-            Backend::Sqlite => out.push('?'),
-            Backend::Postgres => {
-                out.push('$');
-                out.push_str(&(from + i).to_string());
-            }
-        }
+    (from..from + n)
+        .map(|k| param(backend, k))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One parameter: `?` on SQLite (bound in order of appearance), `$k` on PostgreSQL.
+pub(crate) fn param(backend: Backend, k: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${k}"),
     }
-    out
 }
 
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
