@@ -8,26 +8,38 @@
 //! more than its rows. Everything is still written inside the batch's
 //! transaction, before it commits.
 //!
+//! New clients, their first contact person and new interests wait too: their
+//! ids are reserved from the tables' sequences up front, so that the feed,
+//! tasks and points of the batch can refer to them.
+//!
 //! Later appeals of the batch still see what is held back: the matcher
-//! counts held-back keys as stored ([`PendingKeys`]), and the pipeline
-//! flushes before it reads the interests of a client written to earlier in
-//! the batch ([`Deferred::touches`]).
+//! counts held-back keys as stored ([`PendingKeys`]) and knows the clients
+//! created ([`Prefetched::created`]), and the pipeline flushes before it
+//! reads anything else of a client written to earlier in the batch
+//! ([`Deferred::touches`]).
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
 use crate::appeal::ContactKey;
-use crate::dedup::{BlockingKey, KeyHit, PendingKeys};
+use crate::client::ClientKind;
+use crate::dedup::{BlockingKey, KeyHit, PendingKeys, Prefetched, StoredPerson};
 use crate::storage::{
-    announce_task, domain_rows, now_ms, FeedRow, FinishedRow, KeyRow, OutcomeRows, PointRow,
-    StorageError, Store, TaskRow,
+    announce_task, domain_rows, now_ms, FeedRow, FinishedRow, IdTable, KeyRow, NewClientRow,
+    NewInterestRow, NewPersonRow, OutcomeRows, PointRow, StorageError, Store, TaskRow,
 };
+
+/// Ids reserved per round trip: one batch's worth.
+const ID_BLOCK: usize = 64;
 
 const ROUND_ROBIN: &str = "round_robin";
 
 #[derive(Default)]
 pub(crate) struct Deferred {
+    clients_new: Vec<NewClientRow>,
+    persons_new: Vec<NewPersonRow>,
+    interests_new: Vec<NewInterestRow>,
     points: Vec<PointRow>,
     keys: Vec<KeyRow>,
     tasks: Vec<TaskRow>,
@@ -36,9 +48,19 @@ pub(crate) struct Deferred {
     round_robin: Option<Counter>,
     /// Who carries each held-back point and key, by (kind, value) as the
     /// matcher looks them up.
-    pending: HashMap<(&'static str, String), Vec<KeyHit>>,
+    /// Kept across flushes: the batch's key lookups were made before any
+    /// of it was written ([`Prefetched`]).
+    pending: PendingRows,
+    prefetched: Prefetched,
+    /// Clients with writes held back now.
     clients: HashSet<i64>,
+    ids: HashMap<IdTable, Vec<i64>>,
 }
+
+/// Who carries each key the batch has written, by (kind, value) as the
+/// matcher looks them up.
+#[derive(Default)]
+pub(crate) struct PendingRows(HashMap<(&'static str, String), Vec<KeyHit>>);
 
 enum PendingFeed {
     Entry(FeedRow),
@@ -65,6 +87,94 @@ impl Deferred {
         self.clients.insert(client_id);
     }
 
+    /// The batch's matching reads, made at its start.
+    pub async fn prefetch(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+        probes: &[&crate::dedup::Probe],
+        settings: &crate::settings::MatchingSettings,
+    ) -> Result<(), StorageError> {
+        self.prefetched = Prefetched::fetch(store, conn, probes, settings).await?;
+        Ok(())
+    }
+
+    /// What the matcher needs: keys written so far and the reads made.
+    pub fn matching(&mut self) -> (&PendingRows, &mut Prefetched) {
+        (&self.pending, &mut self.prefetched)
+    }
+
+    /// The persons of this client changed in the database.
+    pub fn persons_changed(&mut self, client_id: i64) {
+        self.prefetched.forget(client_id);
+    }
+
+    async fn next_id(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+        table: IdTable,
+    ) -> Result<i64, StorageError> {
+        let pool = self.ids.entry(table).or_default();
+        if pool.is_empty() {
+            let mut fresh = store.reserve_ids(conn, table, ID_BLOCK).await?;
+            fresh.reverse();
+            *pool = fresh;
+        }
+        pool.pop()
+            .ok_or(StorageError::Corrupt("no id reserved".into()))
+    }
+
+    /// A new client with its first contact person; the keys and points are
+    /// the caller's to add.
+    pub async fn create_client(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+        kind: ClientKind,
+        name: &str,
+        person_name: &str,
+        responsible: Option<&str>,
+    ) -> Result<(i64, i64), StorageError> {
+        let client_id = self.next_id(store, conn, IdTable::Clients).await?;
+        let person_id = self.next_id(store, conn, IdTable::ContactPersons).await?;
+        let at_ms = now_ms();
+        self.clients_new.push(NewClientRow {
+            id: client_id,
+            kind,
+            name: name.to_string(),
+            responsible: responsible.map(str::to_string),
+            at_ms,
+        });
+        self.persons_new.push(NewPersonRow {
+            id: person_id,
+            client_id,
+            name: person_name.to_string(),
+            at_ms,
+        });
+        self.prefetched.created(StoredPerson {
+            client_id,
+            person_id,
+            name: person_name.to_string(),
+        });
+        self.client(client_id);
+        Ok((client_id, person_id))
+    }
+
+    /// A new open interest; `row.id` is replaced by the one reserved.
+    pub async fn create_interest(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+        mut row: NewInterestRow,
+    ) -> Result<i64, StorageError> {
+        row.id = self.next_id(store, conn, IdTable::Interests).await?;
+        let id = row.id;
+        self.client(row.client_id);
+        self.interests_new.push(row);
+        Ok(id)
+    }
+
     pub fn contact_points(&mut self, client_id: i64, person_id: Option<i64>, keys: &[ContactKey]) {
         for key in keys {
             self.note((key.kind.as_str(), key.value.clone()), client_id, person_id);
@@ -75,7 +185,7 @@ impl Deferred {
             });
         }
         self.match_keys(domain_rows(client_id, keys));
-        self.clients.insert(client_id);
+        self.client(client_id);
     }
 
     pub fn match_keys(&mut self, rows: Vec<KeyRow>) {
@@ -91,11 +201,11 @@ impl Deferred {
             client_id,
             person_id,
         };
-        let hits = self.pending.entry(key).or_default();
+        let hits = self.pending.0.entry(key).or_default();
         if !hits.contains(&hit) {
             hits.push(hit);
         }
-        self.clients.insert(client_id);
+        self.client(client_id);
     }
 
     pub fn feed(&mut self, entry: FeedRow) {
@@ -149,6 +259,18 @@ impl Deferred {
         store: &Store,
         conn: &mut AnyConnection,
     ) -> Result<(), StorageError> {
+        // Referenced rows first.
+        if !self.clients_new.is_empty() {
+            store.insert_new_clients(conn, &self.clients_new).await?;
+        }
+        if !self.persons_new.is_empty() {
+            store.insert_new_persons(conn, &self.persons_new).await?;
+        }
+        if !self.interests_new.is_empty() {
+            store
+                .insert_new_interests(conn, &self.interests_new)
+                .await?;
+        }
         if !self.points.is_empty() {
             store
                 .insert_contact_points(conn, &self.points, now_ms())
@@ -185,9 +307,11 @@ impl Deferred {
                 counter.stored = counter.value;
             }
         }
-        let round_robin = self.round_robin;
         *self = Deferred {
-            round_robin,
+            round_robin: self.round_robin,
+            pending: std::mem::take(&mut self.pending),
+            prefetched: std::mem::take(&mut self.prefetched),
+            ids: std::mem::take(&mut self.ids),
             ..Deferred::default()
         };
         Ok(())
@@ -199,9 +323,9 @@ impl Deferred {
     }
 }
 
-impl PendingKeys for Deferred {
+impl PendingKeys for PendingRows {
     fn pending_hits(&self, key: &BlockingKey) -> Vec<KeyHit> {
-        self.pending
+        self.0
             .get(&(key.field.as_str(), key.value.clone()))
             .cloned()
             .unwrap_or_default()

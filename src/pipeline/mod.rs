@@ -24,7 +24,7 @@ use crate::routing::Router;
 use crate::settings::Settings;
 use crate::storage::{
     company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, FeedRow,
-    FinishedRow, StorageError, Store,
+    FinishedRow, NewInterestRow, StorageError, Store,
 };
 
 mod calls;
@@ -262,9 +262,25 @@ impl Pipeline {
         claimed: &[ClaimedAppeal],
         normalized: &[NormalizedContact],
     ) -> Result<Vec<Processed>, StorageError> {
+        let probes: Vec<Probe> = claimed
+            .iter()
+            .zip(normalized)
+            .map(|(claim, contact)| Probe::new(&claim.appeal.contact, contact))
+            .collect();
+        // Appeals processed before match nothing; the rest are looked up
+        // together.
+        let matched: Vec<&Probe> = claimed
+            .iter()
+            .zip(&probes)
+            .filter(|(claim, _)| claim.prior_effect.is_none())
+            .map(|(_, probe)| probe)
+            .collect();
+        later
+            .prefetch(&self.store, conn, &matched, &self.settings.matching)
+            .await?;
         let mut done = Vec::with_capacity(claimed.len());
-        for (claim, contact) in claimed.iter().zip(normalized) {
-            let processed = self.process_one(conn, later, claim, contact).await?;
+        for ((claim, contact), probe) in claimed.iter().zip(normalized).zip(&probes) {
+            let processed = self.process_one(conn, later, claim, contact, probe).await?;
             self.notify(conn, later, claim, &processed).await?;
             done.push(processed);
         }
@@ -280,7 +296,10 @@ impl Pipeline {
         claim: &ClaimedAppeal,
         contact: &NormalizedContact,
     ) -> Result<Processed, StorageError> {
-        let processed = self.process_one(conn, later, claim, contact).await?;
+        let probe = Probe::new(&claim.appeal.contact, contact);
+        let processed = self
+            .process_one(conn, later, claim, contact, &probe)
+            .await?;
         self.notify(conn, later, claim, &processed).await?;
         later.flush(&self.store, conn).await?;
         Ok(processed)
@@ -317,6 +336,7 @@ impl Pipeline {
         later: &mut Deferred,
         claim: &ClaimedAppeal,
         contact: &NormalizedContact,
+        probe: &Probe,
     ) -> Result<Processed, StorageError> {
         let appeal = &claim.appeal;
         if matches!(appeal.intent, Intent::Call { .. }) {
@@ -347,10 +367,16 @@ impl Pipeline {
                 return self.reply_in_thread(conn, later, appeal, &interest).await;
             }
         }
-        let probe = Probe::new(&appeal.contact, contact);
-        let decision =
-            dedup::match_appeal_with(&self.store, conn, &probe, &self.settings.matching, later)
-                .await?;
+        let (pending, prefetched) = later.matching();
+        let decision = dedup::match_appeal_with(
+            &self.store,
+            conn,
+            probe,
+            &self.settings.matching,
+            pending,
+            prefetched,
+        )
+        .await?;
         let mut record = json!({
             "kind": decision.kind,
             "matched_on": decision.matched_on,
@@ -493,7 +519,12 @@ impl Pipeline {
         client_id: i64,
         name: &str,
     ) -> Result<i64, StorageError> {
+        // The client itself may still be held back.
+        if later.touches(client_id) {
+            later.flush(&self.store, conn).await?;
+        }
         let person_id = self.store.upsert_person(conn, client_id, name).await?;
+        later.persons_changed(client_id);
         later.match_keys(person_rows(client_id, person_id, name));
         Ok(person_id)
     }
@@ -562,12 +593,18 @@ impl Pipeline {
             Some(c) => (ClientKind::Company, c.to_string()),
             None => (ClientKind::Person, person_name.clone()),
         };
-        let client_id = self
-            .store
-            .create_client(conn, kind, &client_name, responsible)
+        let (client_id, person_id) = later
+            .create_client(
+                &self.store,
+                conn,
+                kind,
+                &client_name,
+                &person_name,
+                responsible,
+            )
             .await?;
         later.match_keys(company_rows(client_id, kind, &client_name));
-        let person_id = self.person(conn, later, client_id, &person_name).await?;
+        later.match_keys(person_rows(client_id, person_id, &person_name));
         later.contact_points(client_id, Some(person_id), keys);
         Ok((client_id, Some(person_id)))
     }
@@ -679,17 +716,21 @@ impl Pipeline {
             .map_err(|e| {
                 StorageError::Corrupt(format!("stage engine refused a new interest: {e}"))
             })?;
-        let interest_id = self
-            .store
+        let interest_id = later
             .create_interest(
+                &self.store,
                 conn,
-                client_id,
-                person_id,
-                &outcome.scenario_id,
-                &outcome.new_stage,
-                responsible.as_deref(),
-                appeal.channel.as_str(),
-                &appeal.source,
+                NewInterestRow {
+                    id: 0,
+                    client_id,
+                    person_id,
+                    scenario: outcome.scenario_id.clone(),
+                    stage: outcome.new_stage.clone(),
+                    responsible: responsible.clone(),
+                    channel: appeal.channel.as_str().to_string(),
+                    source: appeal.source.clone(),
+                    at_ms: to_ms(now),
+                },
             )
             .await?;
         later.feed(appeal_entry(

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::appeals::Json;
-use super::{param, placeholders, Result, Store};
+use super::{param, placeholders, Backend, Result, Store};
 use crate::appeal::{AppealStatus, ContactKey};
+use crate::client::ClientKind;
 
 /// Parameters per statement stay well below SQLite's limit (32,766) and
 /// PostgreSQL's (65,535); rows per statement are capped for plan size.
@@ -206,6 +207,187 @@ impl Store {
             .bind(name)
             .execute(&mut *conn)
             .await?;
+        Ok(())
+    }
+}
+
+/// Tables whose rows the pipeline creates with ids it reserved beforehand,
+/// so that the rows can wait for the end of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum IdTable {
+    Clients,
+    ContactPersons,
+    Interests,
+}
+
+impl IdTable {
+    fn name(self) -> &'static str {
+        match self {
+            IdTable::Clients => "clients",
+            IdTable::ContactPersons => "contact_persons",
+            IdTable::Interests => "interests",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClientRow {
+    pub id: i64,
+    pub kind: ClientKind,
+    pub name: String,
+    pub responsible: Option<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPersonRow {
+    pub id: i64,
+    pub client_id: i64,
+    pub name: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInterestRow {
+    pub id: i64,
+    pub client_id: i64,
+    pub person_id: Option<i64>,
+    pub scenario: String,
+    pub stage: String,
+    pub responsible: Option<String>,
+    pub channel: String,
+    pub source: String,
+    pub at_ms: i64,
+}
+
+impl Store {
+    /// `n` fresh ids of `table`, taken from its sequence in the caller's
+    /// transaction: nobody else gets them, and the rows may be inserted
+    /// later with them. Ids not used are a gap, as after a rollback.
+    pub(crate) async fn reserve_ids(
+        &self,
+        conn: &mut AnyConnection,
+        table: IdTable,
+        n: usize,
+    ) -> Result<Vec<i64>> {
+        let n = i64::try_from(n.max(1)).unwrap_or(1);
+        let name = table.name();
+        match self.backend {
+            Backend::Sqlite => {
+                // AUTOINCREMENT keeps the largest id ever given in
+                // sqlite_sequence; moving it on reserves the ids in between.
+                let bump = format!(
+                    "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(id), 0) FROM {name})) + ? \
+                     WHERE name = '{name}' RETURNING seq"
+                );
+                let mut top: Option<(i64,)> = sqlx::query_as(&bump)
+                    .bind(n)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if top.is_none() {
+                    // The table never had a row.
+                    sqlx::query(&format!(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('{name}', 0)"
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
+                    top = sqlx::query_as(&bump)
+                        .bind(n)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                }
+                let (top,) = top.ok_or(super::StorageError::Corrupt(format!(
+                    "no sequence for {name}"
+                )))?;
+                Ok((top - n + 1..=top).collect())
+            }
+            Backend::Postgres => {
+                let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+                    "SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, $1)"
+                ))
+                .bind(n)
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+        }
+    }
+
+    /// Clients created in a batch, with their reserved ids.
+    pub(crate) async fn insert_new_clients(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[NewClientRow],
+    ) -> Result<()> {
+        for chunk in rows.chunks(chunk_rows(6)) {
+            let sql = format!(
+                "INSERT INTO clients (id, kind, name, responsible_login, created_at, updated_at) VALUES {}",
+                placeholders(self.backend, chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(r.kind.as_str())
+                    .bind(&r.name)
+                    .bind(r.responsible.as_deref())
+                    .bind(r.at_ms)
+                    .bind(r.at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Contact persons of clients created in a batch.
+    pub(crate) async fn insert_new_persons(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[NewPersonRow],
+    ) -> Result<()> {
+        for chunk in rows.chunks(chunk_rows(4)) {
+            let sql = format!(
+                "INSERT INTO contact_persons (id, client_id, name, created_at) VALUES {}",
+                placeholders(self.backend, chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(r.id).bind(r.client_id).bind(&r.name).bind(r.at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Interests created in a batch, open, in their first stage.
+    pub(crate) async fn insert_new_interests(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[NewInterestRow],
+    ) -> Result<()> {
+        for chunk in rows.chunks(chunk_rows(11)) {
+            let sql = format!(
+                "INSERT INTO interests (id, client_id, person_id, scenario, stage, status, \
+                 responsible_login, channel, source, created_at, updated_at) VALUES {}",
+                placeholders(self.backend, chunk.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(r.client_id)
+                    .bind(r.person_id)
+                    .bind(&r.scenario)
+                    .bind(&r.stage)
+                    .bind("open")
+                    .bind(r.responsible.as_deref())
+                    .bind(&r.channel)
+                    .bind(&r.source)
+                    .bind(r.at_ms)
+                    .bind(r.at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
         Ok(())
     }
 }

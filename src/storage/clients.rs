@@ -64,29 +64,6 @@ impl Store {
         Ok(hits)
     }
 
-    /// A new client; its company keys ([`company_rows`]) are the caller's to
-    /// write, so that a batch writes them together.
-    pub(crate) async fn create_client(
-        &self,
-        conn: &mut AnyConnection,
-        kind: ClientKind,
-        name: &str,
-        responsible: Option<&str>,
-    ) -> Result<i64> {
-        let now = now_ms();
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO clients (kind, name, responsible_login, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(kind.as_str())
-        .bind(name)
-        .bind(responsible)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(id)
-    }
-
     /// The contact person of `client_id` with this name, created if missing,
     /// in one round trip. Its name keys ([`person_rows`]) are the caller's
     /// to write.

@@ -137,37 +137,6 @@ impl Store {
         Ok((responsible, open))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn create_interest(
-        &self,
-        conn: &mut AnyConnection,
-        client_id: i64,
-        person_id: Option<i64>,
-        scenario: &str,
-        stage: &str,
-        responsible: Option<&str>,
-        channel: &str,
-        source: &str,
-    ) -> Result<i64> {
-        let now = now_ms();
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO interests (client_id, person_id, scenario, stage, status, responsible_login, \
-             channel, source, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $8) RETURNING id",
-        )
-        .bind(client_id)
-        .bind(person_id)
-        .bind(scenario)
-        .bind(stage)
-        .bind(responsible)
-        .bind(channel)
-        .bind(source)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(id)
-    }
-
     pub(crate) async fn interest_row(
         &self,
         conn: &mut AnyConnection,

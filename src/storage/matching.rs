@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{param_list, placeholders, Backend, Result, StorageError, Store};
+use super::{param, param_list, placeholders, Backend, Result, StorageError, Store};
 use crate::appeal::ContactKey;
 use crate::client::ClientKind;
 use crate::dedup::keys::{company_name_key, person_name_keys, point_domains};
@@ -22,49 +22,18 @@ const BACKFILL_CHUNK: i64 = 2000;
 pub(crate) type KeyRow = (&'static str, String, i64, i64);
 
 impl Store {
-    /// Every client carrying each key, at most `cap` (or one row that tells
-    /// the key is crowded), in one round trip. Clients merged into another
-    /// are still here (the lookup stays an index range scan, no join); the
-    /// shortlist drops them.
+    /// Every client carrying each key, at most `cap` (or a mark that the key
+    /// is crowded), in one round trip per thousand keys: a batch of appeals
+    /// looks its keys up together. Clients merged into another are still
+    /// here (the lookup stays an index range scan, no join); the shortlist
+    /// drops them.
     pub async fn lookup_keys(
         &self,
         conn: &mut AnyConnection,
         keys: &[BlockingKey],
         cap: usize,
     ) -> Result<Vec<KeyHits>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let limit = i64::try_from(cap).unwrap_or(i64::MAX - 1) + 1;
-        let mut sql = String::with_capacity(keys.len() * 220);
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" UNION ALL ");
-            }
-            let (a, b, c) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
-            // The table is literal text we choose, never input.
-            let table = if key.field.contact_kind().is_some() {
-                "contact_points"
-            } else {
-                "match_keys"
-            };
-            // A crowded key sends back one row that says so, not its crowd:
-            // rows cost far more on the way to us than inside the engine. The
-            // count reads at most `limit` index entries; window functions
-            // here cost four times as much.
-            sql.push_str(&format!(
-                "SELECT CAST({i} AS BIGINT) AS k, r{i}.client_id AS client_id, \
-                 r{i}.person_id AS person_id, c{i}.n AS n FROM \
-                 (SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE kind = ${a} AND value = ${b} LIMIT ${c}) AS x{i}) AS c{i} \
-                 LEFT JOIN (SELECT client_id, person_id FROM {table} WHERE kind = ${a} AND value = ${b} LIMIT ${c}) AS r{i} \
-                 ON c{i}.n < ${c}"
-            ));
-        }
-        let mut q = sqlx::query(&sql);
-        for key in keys {
-            q = q.bind(key.field.as_str()).bind(&key.value).bind(limit);
-        }
-        let rows = q.fetch_all(&mut *conn).await?;
+        const KEYS_PER_STATEMENT: usize = 1000;
         let mut out: Vec<KeyHits> = keys
             .iter()
             .map(|k| KeyHits {
@@ -73,28 +42,94 @@ impl Store {
                 crowded: false,
             })
             .collect();
-        for row in rows {
-            let k: i64 = row.try_get("k")?;
-            let slot = usize::try_from(k)
-                .ok()
-                .and_then(|k| out.get_mut(k))
-                .ok_or_else(|| StorageError::Corrupt("key lookup index".into()))?;
-            let n: i64 = row.try_get("n")?;
-            if n >= limit {
-                slot.crowded = true;
-                continue;
+        for (chunk_no, chunk) in keys.chunks(KEYS_PER_STATEMENT).enumerate() {
+            let base = chunk_no * KEYS_PER_STATEMENT;
+            let rows = self.lookup_chunk(conn, chunk, cap).await?;
+            for row in rows {
+                let k: i64 = row.try_get("k")?;
+                let slot = usize::try_from(k)
+                    .ok()
+                    .and_then(|k| out.get_mut(base + k))
+                    .ok_or_else(|| StorageError::Corrupt("key lookup index".into()))?;
+                // A crowded key comes back as one row without a client.
+                let Some(client_id) = row.try_get::<Option<i64>, _>("client_id")? else {
+                    slot.crowded = true;
+                    slot.hits.clear();
+                    continue;
+                };
+                let person: Option<i64> = row.try_get("person_id")?;
+                slot.hits.push(KeyHit {
+                    client_id,
+                    person_id: person.filter(|p| *p != 0),
+                });
             }
-            // A key nobody carries comes back as one row without a client.
-            let Some(client_id) = row.try_get::<Option<i64>, _>("client_id")? else {
-                continue;
-            };
-            let person: Option<i64> = row.try_get("person_id")?;
-            slot.hits.push(KeyHit {
-                client_id,
-                person_id: person.filter(|p| *p != 0),
-            });
         }
         Ok(out)
+    }
+
+    async fn lookup_chunk(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[BlockingKey],
+        cap: usize,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Contact points and derived keys live in two tables; each gets its
+        // own list of (index, kind, value).
+        let in_points = |k: &BlockingKey| k.field.contact_kind().is_some();
+        let mut sql = String::with_capacity(keys.len() * 24 + 1200);
+        let mut ctes = Vec::new();
+        let mut selects = Vec::new();
+        let mut n = 0;
+        let mut order: Vec<&BlockingKey> = Vec::with_capacity(keys.len());
+        for (list, table, points) in [("qp", "contact_points", true), ("qm", "match_keys", false)] {
+            let rows: Vec<String> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| in_points(k) == points)
+                .map(|(i, k)| {
+                    order.push(k);
+                    n += 2;
+                    format!(
+                        "(CAST({i} AS BIGINT), {}, {})",
+                        param(self.backend, n - 1),
+                        param(self.backend, n)
+                    )
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            ctes.push(format!(
+                "{list}(k, kind, value) AS (VALUES {})",
+                rows.join(",")
+            ));
+            // A crowded key sends back one row that says so, not its crowd:
+            // rows cost far more on the way to us than inside the engine,
+            // and the test reads at most `cap + 1` index entries. The table
+            // and the cap are text we choose, never input.
+            let crowded = format!(
+                "EXISTS (SELECT 1 FROM {table} o WHERE o.kind = q.kind AND o.value = q.value \
+                 LIMIT 1 OFFSET {cap})"
+            );
+            selects.push(format!(
+                "SELECT q.k AS k, t.client_id AS client_id, t.person_id AS person_id \
+                 FROM {list} q JOIN {table} t ON t.kind = q.kind AND t.value = q.value \
+                 WHERE NOT {crowded} \
+                 UNION ALL SELECT q.k, NULL, NULL FROM {list} q WHERE {crowded}"
+            ));
+        }
+        sql.push_str("WITH ");
+        sql.push_str(&ctes.join(", "));
+        sql.push(' ');
+        sql.push_str(&selects.join(" UNION ALL "));
+        let mut q = sqlx::query(&sql);
+        for key in order {
+            q = q.bind(key.field.as_str()).bind(&key.value);
+        }
+        Ok(q.fetch_all(&mut *conn).await?)
     }
 
     /// Which of the shortlisted clients are live (not merged into another),

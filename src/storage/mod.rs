@@ -36,7 +36,9 @@ use crate::settings::{DatabaseSettings, SqliteSync};
 
 pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use audit::{AuditEntry, NewAuditEntry};
-pub(crate) use bulk::{FeedRow, FinishedRow, PointRow, TaskRow};
+pub(crate) use bulk::{
+    FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
+};
 pub use clients::{ImportedClient, ImportedPerson};
 pub(crate) use interests::{announce_task, outcome_rows, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};

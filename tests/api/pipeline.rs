@@ -300,3 +300,107 @@ async fn sigkill_in_the_middle_of_a_stream_loses_no_acknowledged_appeal() {
     assert_eq!(exit.code(), Some(0), "graceful stop");
     store.close().await;
 }
+
+/// external id, status, client, interest, the interest's contact person
+type AppealOutcome = (String, String, Option<i64>, Option<i64>, Option<String>);
+
+/// What processing made of a stream, with ids replaced by the order in
+/// which they first appear, so that two databases can be compared.
+async fn outcome_of(store: &Store) -> Vec<String> {
+    let rows: Vec<AppealOutcome> = sqlx::query_as(
+        "SELECT a.external_id, a.status, a.client_id, a.interest_id, \
+         (SELECT p.name FROM interests i JOIN contact_persons p ON p.id = i.person_id \
+          WHERE i.id = a.interest_id) \
+         FROM appeals a ORDER BY a.id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut clients = Vec::new();
+    let mut interests = Vec::new();
+    let rank = |seen: &mut Vec<i64>, id: Option<i64>| match id {
+        None => "-".to_string(),
+        Some(id) => {
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+            seen.iter().position(|s| *s == id).unwrap_or(0).to_string()
+        }
+    };
+    let mut out = Vec::new();
+    for (ext, status, client, interest, person) in rows {
+        let c = rank(&mut clients, client);
+        let i = rank(&mut interests, interest);
+        out.push(format!(
+            "{ext}: {status} client {c} interest {i} person {person:?}"
+        ));
+    }
+    out.push(format!(
+        "persons: {:?}",
+        sqlx::query_as::<_, (String,)>("SELECT name FROM contact_persons ORDER BY name")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    ));
+    out.push(format!(
+        "tasks {}, feed {}, points {}",
+        scalar(store, "SELECT COUNT(*) FROM tasks").await,
+        scalar(store, "SELECT COUNT(*) FROM feed_entries").await,
+        scalar(store, "SELECT COUNT(*) FROM contact_points").await
+    ));
+    out
+}
+
+/// A batch holds back its writes and creates clients and interests with
+/// reserved ids; later appeals of the same batch must still see everything
+/// the earlier ones did, exactly as if each appeal were processed alone.
+#[tokio::test]
+async fn a_batch_decides_exactly_as_one_appeal_at_a_time() {
+    let stream = [
+        json!({"name": "Иван Петров", "company": "ООО Ромашка", "emails": ["ivan@romashka-trade.ru"]}),
+        // The same person again, now with a phone: the client just created.
+        json!({"name": "Иван Петров", "emails": ["ivan@romashka-trade.ru"], "phones": ["+79161112233"]}),
+        // By the phone alone, learnt one appeal ago.
+        json!({"phones": ["+7 916 111-22-33"]}),
+        // A colleague from the company's domain: a new person of that client.
+        json!({"name": "Мария Соколова", "emails": ["maria@romashka-trade.ru"]}),
+        // She again, by her address and a new phone.
+        json!({"name": "Мария Соколова", "emails": ["maria@romashka-trade.ru"], "phones": ["+79035556677"]}),
+        // Someone new, twice.
+        json!({"name": "Олег Смирнов", "phones": ["+79267778899"]}),
+        json!({"name": "Смирнов Олег", "phones": ["89267778899"]}),
+        // A namesake with other contacts.
+        json!({"name": "Олег Смирнов", "phones": ["+79261230000"]}),
+    ];
+    let mut outcomes = Vec::new();
+    for batch_size in [1, 64] {
+        let app = spawn_app_without_pipeline().await;
+        for (i, contact) in stream.iter().enumerate() {
+            let r = app
+                .post_appeal(&appeal("crm", &format!("a{i}"), contact.clone()))
+                .await;
+            assert_eq!(r.status().as_u16(), 202);
+        }
+        let settings = Arc::new({
+            let mut s = app.settings.clone();
+            s.pipeline.batch_size = batch_size;
+            s
+        });
+        let p = pipeline(app.store.clone(), settings);
+        while !p.process_batch().await.unwrap().is_empty() {}
+        outcomes.push(outcome_of(&app.store).await);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    let text = outcomes[0].join("\n");
+    for expected in [
+        "a1: linked client 0",
+        "a2: linked client 0",
+        "a3: linked client 0",
+        "a4: linked client 0",
+        "a6: linked client 1",
+        "a7: created client 2",
+    ] {
+        assert!(text.contains(expected), "{expected} in\n{text}");
+    }
+    assert!(text.contains("Мария Соколова"), "{text}");
+}
