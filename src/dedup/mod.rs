@@ -158,6 +158,8 @@ pub struct Prefetched {
     /// Shortlisted clients and their contact persons; `None` for a client
     /// merged into another.
     clients: HashMap<i64, Option<Vec<StoredPerson>>>,
+    /// Each probe's best live candidate, the client it most likely is.
+    favourites: Vec<i64>,
 }
 
 impl Prefetched {
@@ -178,17 +180,35 @@ impl Prefetched {
             .collect();
         out.add_keys(store, conn, keys, settings).await?;
         let mut wanted = BTreeSet::new();
+        let mut shortlists = Vec::with_capacity(probes.len());
         for probe in probes {
             let hits: Vec<KeyHits> = probe
                 .blocking_keys()
                 .iter()
                 .filter_map(|k| out.keys.get(k).cloned())
                 .collect();
-            wanted.extend(shortlist(&hits, settings));
+            let short = shortlist(&hits, settings);
+            wanted.extend(short.iter().copied());
+            shortlists.push(short);
         }
         let wanted: Vec<i64> = wanted.into_iter().collect();
         out.add_clients(store, conn, &wanted).await?;
+        let mut favourites: BTreeSet<i64> = BTreeSet::new();
+        for short in shortlists {
+            if let Some(best) = short
+                .into_iter()
+                .find(|id| matches!(out.clients.get(id), Some(Some(_))))
+            {
+                favourites.insert(best);
+            }
+        }
+        out.favourites = favourites.into_iter().collect();
         Ok(out)
+    }
+
+    /// Each probe's best live candidate at the time of the fetch.
+    pub fn favourites(&self) -> &[i64] {
+        &self.favourites
     }
 
     /// A client the caller created (its rows may not be written yet).

@@ -26,8 +26,9 @@ use crate::appeal::ContactKey;
 use crate::client::ClientKind;
 use crate::dedup::{BlockingKey, KeyHit, PendingKeys, Prefetched, StoredPerson};
 use crate::storage::{
-    announce_task, domain_rows, now_ms, FeedRow, FinishedRow, IdTable, KeyRow, NewClientRow,
-    NewInterestRow, NewPersonRow, OutcomeRows, PointRow, StorageError, Store, TaskRow,
+    announce_task, domain_rows, now_ms, ClientState, FeedRow, FinishedRow, IdTable, KeyRow,
+    NewClientRow, NewInterestRow, NewPersonRow, OutcomeRows, PointRow, StorageError, Store,
+    TaskRow,
 };
 
 /// Ids reserved per round trip: one batch's worth.
@@ -55,6 +56,9 @@ pub(crate) struct Deferred {
     /// Clients with writes held back now.
     clients: HashSet<i64>,
     ids: HashMap<IdTable, Vec<i64>>,
+    /// The state of clients the batch is likely to route to, read with the
+    /// prefetch; dropped as soon as the batch writes to the client.
+    states: HashMap<i64, ClientState>,
 }
 
 /// Who carries each key the batch has written, by (kind, value) as the
@@ -85,6 +89,13 @@ impl Deferred {
 
     pub fn client(&mut self, client_id: i64) {
         self.clients.insert(client_id);
+        self.states.remove(&client_id);
+    }
+
+    /// The client's state as read at the start of the batch, if the batch
+    /// has not written to the client since.
+    pub fn take_state(&mut self, client_id: i64) -> Option<ClientState> {
+        self.states.remove(&client_id)
     }
 
     /// The batch's matching reads, made at its start.
@@ -96,6 +107,9 @@ impl Deferred {
         settings: &crate::settings::MatchingSettings,
     ) -> Result<(), StorageError> {
         self.prefetched = Prefetched::fetch(store, conn, probes, settings).await?;
+        self.states = store
+            .client_interest_states(conn, self.prefetched.favourites())
+            .await?;
         Ok(())
     }
 
@@ -312,6 +326,7 @@ impl Deferred {
             pending: std::mem::take(&mut self.pending),
             prefetched: std::mem::take(&mut self.prefetched),
             ids: std::mem::take(&mut self.ids),
+            states: std::mem::take(&mut self.states),
             ..Deferred::default()
         };
         Ok(())

@@ -23,8 +23,8 @@ use crate::metrics::Metrics;
 use crate::routing::Router;
 use crate::settings::Settings;
 use crate::storage::{
-    company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, FeedRow,
-    FinishedRow, NewInterestRow, StorageError, Store,
+    company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, ClientState,
+    FeedRow, FinishedRow, NewInterestRow, StorageError, Store,
 };
 
 mod calls;
@@ -467,7 +467,7 @@ impl Pipeline {
         resolution: Resolution,
         mut record: serde_json::Value,
     ) -> Result<Processed, StorageError> {
-        let (client_id, person_id, responsible) = match resolution {
+        let (client_id, person_id, state) = match resolution {
             Resolution::Existing {
                 client_id,
                 person_id,
@@ -477,22 +477,23 @@ impl Pipeline {
                 if later.touches(client_id) {
                     later.flush(&self.store, conn).await?;
                 }
+                let state = later.take_state(client_id);
                 let (client_id, person_id) = self
                     .attach_to_existing(conn, later, client_id, person_id, &appeal.contact, keys)
                     .await?;
-                (client_id, person_id, None)
+                (client_id, person_id, state)
             }
             Resolution::NewClient => {
                 let responsible = self.responsible_for_new(conn, later, appeal).await?;
                 let (client_id, person_id) = self
                     .create_client(conn, later, &appeal.contact, keys, responsible.as_deref())
                     .await?;
-                (client_id, person_id, Some(responsible))
+                (client_id, person_id, Some((responsible, None)))
             }
         };
         later.client(client_id);
         let (status, interest_id) = self
-            .link_or_create_interest(conn, later, appeal, client_id, person_id, responsible)
+            .link_or_create_interest(conn, later, appeal, client_id, person_id, state)
             .await?;
         record["client_id"] = json!(client_id);
         later.finished(finished(
@@ -609,8 +610,8 @@ impl Pipeline {
         Ok((client_id, Some(person_id)))
     }
 
-    /// `new_client_responsible` is `Some` for a client created by this appeal
-    /// (it has no interests yet, and its responsible is known).
+    /// `state` is the client's responsible and open interest when the
+    /// caller knows them (a client it created, or one read with the batch).
     async fn link_or_create_interest(
         &self,
         conn: &mut AnyConnection,
@@ -618,13 +619,13 @@ impl Pipeline {
         appeal: &Appeal,
         client_id: i64,
         person_id: Option<i64>,
-        new_client_responsible: Option<Option<String>>,
+        state: Option<ClientState>,
     ) -> Result<(AppealStatus, i64), StorageError> {
         if matches!(appeal.intent, Intent::Call { .. }) {
             return calls::route(self, conn, later, appeal, client_id, person_id).await;
         }
-        let (responsible, open) = match new_client_responsible {
-            Some(responsible) => (responsible, None),
+        let (responsible, open) = match state {
+            Some(state) => state,
             None => self.store.client_interest_state(conn, client_id).await?,
         };
         let Some(open) = open else {

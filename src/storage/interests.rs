@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -5,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::appeals::Json;
-use super::{from_ms, now_ms, to_ms, FeedRow, Result, StorageError, Store, TaskRow};
+use super::{from_ms, now_ms, param_list, to_ms, FeedRow, Result, StorageError, Store, TaskRow};
 use crate::interest::{FeedEntry, Interaction, Interest, InterestStatus, Task, TaskStatus};
 use crate::scenario::{Outcome, TaskClosure};
 
@@ -40,6 +42,9 @@ pub struct InterestDetails {
     pub interactions: Vec<Interaction>,
     pub feed: Vec<FeedEntry>,
 }
+
+/// A client's responsible manager and its open interest, if any.
+pub(crate) type ClientState = (Option<String>, Option<Interest>);
 
 pub(super) const INTEREST_COLUMNS: &str =
     "id, client_id, person_id, scenario, stage, status, responsible_login, \
@@ -111,30 +116,50 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         client_id: i64,
-    ) -> Result<(Option<String>, Option<Interest>)> {
+    ) -> Result<ClientState> {
+        self.client_interest_states(conn, &[client_id])
+            .await?
+            .remove(&client_id)
+            .ok_or(StorageError::NotFound("client"))
+    }
+
+    /// [`Store::client_interest_state`] of many clients in one round trip;
+    /// a client that does not exist is missing from the answer.
+    pub(crate) async fn client_interest_states(
+        &self,
+        conn: &mut AnyConnection,
+        clients: &[i64],
+    ) -> Result<HashMap<i64, ClientState>> {
+        let mut out = HashMap::with_capacity(clients.len());
+        if clients.is_empty() {
+            return Ok(out);
+        }
         let columns = INTEREST_COLUMNS
             .split(',')
             .map(|c| format!("i.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let row = sqlx::query(&format!(
-            "SELECT c.responsible_login AS client_responsible, {columns} FROM clients c \
+        let list = param_list(self.backend, 1, clients.len());
+        let sql = format!(
+            "SELECT c.id AS client_key, c.responsible_login AS client_responsible, {columns} FROM clients c \
              LEFT JOIN interests i ON i.id = (SELECT o.id FROM interests o WHERE o.client_id = c.id \
              AND o.status IN ('open', 'loss_pending') ORDER BY o.updated_at DESC, o.id DESC LIMIT 1) \
-             WHERE c.id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else {
-            return Err(StorageError::NotFound("client"));
-        };
-        let responsible: Option<String> = row.try_get("client_responsible")?;
-        let open = match row.try_get::<Option<i64>, _>("id")? {
-            Some(_) => Some(interest_from_row(&row)?),
-            None => None,
-        };
-        Ok((responsible, open))
+             WHERE c.id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in clients {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let client_id: i64 = row.try_get("client_key")?;
+            let responsible: Option<String> = row.try_get("client_responsible")?;
+            let open = match row.try_get::<Option<i64>, _>("id")? {
+                Some(_) => Some(interest_from_row(&row)?),
+                None => None,
+            };
+            out.insert(client_id, (responsible, open));
+        }
+        Ok(out)
     }
 
     pub(crate) async fn interest_row(

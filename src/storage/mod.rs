@@ -40,7 +40,7 @@ pub(crate) use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
 pub use clients::{ImportedClient, ImportedPerson};
-pub(crate) use interests::{announce_task, outcome_rows, OutcomeRows};
+pub(crate) use interests::{announce_task, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub(crate) use matching::{company_rows, domain_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};

@@ -375,19 +375,23 @@ async fn a_batch_decides_exactly_as_one_appeal_at_a_time() {
     let mut outcomes = Vec::new();
     for batch_size in [1, 64] {
         let app = spawn_app_without_pipeline().await;
-        for (i, contact) in stream.iter().enumerate() {
-            let r = app
-                .post_appeal(&appeal("crm", &format!("a{i}"), contact.clone()))
-                .await;
-            assert_eq!(r.status().as_u16(), 202);
-        }
         let settings = Arc::new({
             let mut s = app.settings.clone();
             s.pipeline.batch_size = batch_size;
             s
         });
         let p = pipeline(app.store.clone(), settings);
-        while !p.process_batch().await.unwrap().is_empty() {}
+        // The second round finds every client with an open interest that
+        // the batch read at its start.
+        for round in ["", "again-"] {
+            for (i, contact) in stream.iter().enumerate() {
+                let r = app
+                    .post_appeal(&appeal("crm", &format!("{round}a{i}"), contact.clone()))
+                    .await;
+                assert_eq!(r.status().as_u16(), 202);
+            }
+            while !p.process_batch().await.unwrap().is_empty() {}
+        }
         outcomes.push(outcome_of(&app.store).await);
     }
     assert_eq!(outcomes[0], outcomes[1]);
@@ -399,6 +403,8 @@ async fn a_batch_decides_exactly_as_one_appeal_at_a_time() {
         "a4: linked client 0",
         "a6: linked client 1",
         "a7: created client 2",
+        "again-a0: linked client 0 interest 0",
+        "again-a7: linked client 2 interest 2",
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
