@@ -31,9 +31,6 @@ use crate::storage::{
     TaskRow,
 };
 
-/// Ids reserved per round trip: one batch's worth.
-const ID_BLOCK: usize = 64;
-
 const ROUND_ROBIN: &str = "round_robin";
 
 #[derive(Default)]
@@ -55,7 +52,11 @@ pub(crate) struct Deferred {
     prefetched: Prefetched,
     /// Clients with writes held back now.
     clients: HashSet<i64>,
+    /// Reserved ids not used yet, smallest last.
     ids: HashMap<IdTable, Vec<i64>>,
+    /// How many ids a reservation takes: the appeals left in the batch,
+    /// each of which may create one row per table.
+    ids_wanted: usize,
     /// The state of clients the batch is likely to route to, read with the
     /// prefetch; dropped as soon as the batch writes to the client.
     states: HashMap<i64, ClientState>,
@@ -118,11 +119,6 @@ impl Deferred {
         (&self.pending, &mut self.prefetched)
     }
 
-    /// The persons of this client changed in the database.
-    pub fn persons_changed(&mut self, client_id: i64) {
-        self.prefetched.forget(client_id);
-    }
-
     async fn next_id(
         &mut self,
         store: &Store,
@@ -131,12 +127,57 @@ impl Deferred {
     ) -> Result<i64, StorageError> {
         let pool = self.ids.entry(table).or_default();
         if pool.is_empty() {
-            let mut fresh = store.reserve_ids(conn, table, ID_BLOCK).await?;
+            let mut fresh = store
+                .reserve_ids(conn, table, self.ids_wanted.max(1))
+                .await?;
             fresh.reverse();
             *pool = fresh;
         }
         pool.pop()
             .ok_or(StorageError::Corrupt("no id reserved".into()))
+    }
+
+    /// The contact person of an existing client with this name, created if
+    /// missing (with a reserved id, so that ids stay dense).
+    pub async fn upsert_person(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+        client_id: i64,
+        name: &str,
+    ) -> Result<i64, StorageError> {
+        let new_id = self.next_id(store, conn, IdTable::ContactPersons).await?;
+        let id = store.upsert_person(conn, new_id, client_id, name).await?;
+        if id != new_id {
+            // The person existed; the id is still free.
+            self.ids
+                .entry(IdTable::ContactPersons)
+                .or_default()
+                .push(new_id);
+        }
+        self.prefetched.forget(client_id);
+        Ok(id)
+    }
+
+    /// How many appeals are left in the batch, counting the next one.
+    pub fn appeals_left(&mut self, n: usize) {
+        self.ids_wanted = n;
+    }
+
+    /// Hands back the reserved ids nobody used, where the engine allows it,
+    /// so that ids stay dense. Call once the batch's rows are written.
+    pub async fn release_ids(
+        &mut self,
+        store: &Store,
+        conn: &mut AnyConnection,
+    ) -> Result<(), StorageError> {
+        for (table, pool) in std::mem::take(&mut self.ids) {
+            // Largest first, smallest last: a contiguous tail of the block.
+            if let (Some(top), Some(first_unused)) = (pool.first(), pool.last()) {
+                store.release_ids(conn, table, *first_unused, *top).await?;
+            }
+        }
+        Ok(())
     }
 
     /// A new client with its first contact person; the keys and points are

@@ -1,11 +1,13 @@
 //! The one pipeline every appeal goes through: store → match → link or create → notify.
 //!
-//! A worker takes pending appeals in batches inside one write transaction, and
-//! processes each under its own savepoint, so a failing appeal is recorded and
-//! retried later without undoing the others. Everything an appeal causes
-//! (client, contact points, interest, tasks, feed, its status and decision) is
-//! committed together, so a crash at any point leaves it either untouched and
-//! pending, or fully processed.
+//! A worker takes pending appeals in batches inside one write transaction.
+//! The batch's matching reads are made together at its start and most of its
+//! writes are held back to its end ([`deferred`]); if anything fails, the
+//! batch is redone one appeal at a time under savepoints, so a failing appeal
+//! is recorded and retried later without undoing the others. Everything an
+//! appeal causes (client, contact points, interest, tasks, feed, its status
+//! and decision) is committed together, so a crash at any point leaves it
+//! either untouched and pending, or fully processed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -279,12 +281,16 @@ impl Pipeline {
             .prefetch(&self.store, conn, &matched, &self.settings.matching)
             .await?;
         let mut done = Vec::with_capacity(claimed.len());
-        for ((claim, contact), probe) in claimed.iter().zip(normalized).zip(&probes) {
+        for (i, ((claim, contact), probe)) in
+            claimed.iter().zip(normalized).zip(&probes).enumerate()
+        {
+            later.appeals_left(claimed.len() - i);
             let processed = self.process_one(conn, later, claim, contact, probe).await?;
             self.notify(conn, later, claim, &processed).await?;
             done.push(processed);
         }
         later.flush(&self.store, conn).await?;
+        later.release_ids(&self.store, conn).await?;
         Ok(done)
     }
 
@@ -302,6 +308,7 @@ impl Pipeline {
             .await?;
         self.notify(conn, later, claim, &processed).await?;
         later.flush(&self.store, conn).await?;
+        later.release_ids(&self.store, conn).await?;
         Ok(processed)
     }
 
@@ -455,6 +462,7 @@ impl Pipeline {
             .route(conn, &mut later, appeal, keys, resolution, record)
             .await?;
         later.flush(&self.store, conn).await?;
+        later.release_ids(&self.store, conn).await?;
         Ok(processed)
     }
 
@@ -524,8 +532,9 @@ impl Pipeline {
         if later.touches(client_id) {
             later.flush(&self.store, conn).await?;
         }
-        let person_id = self.store.upsert_person(conn, client_id, name).await?;
-        later.persons_changed(client_id);
+        let person_id = later
+            .upsert_person(&self.store, conn, client_id, name)
+            .await?;
         later.match_keys(person_rows(client_id, person_id, name));
         Ok(person_id)
     }

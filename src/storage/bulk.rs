@@ -314,6 +314,30 @@ impl Store {
     }
 
     /// Clients created in a batch, with their reserved ids.
+    /// Gives back the unused tail `first..=top` of a reservation, if nothing
+    /// was taken after it. Only SQLite can: a PostgreSQL sequence is shared
+    /// with other instances, and its gaps are normal there.
+    pub(crate) async fn release_ids(
+        &self,
+        conn: &mut AnyConnection,
+        table: IdTable,
+        first: i64,
+        top: i64,
+    ) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        sqlx::query(&format!(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = '{}' AND seq = ?",
+            table.name()
+        ))
+        .bind(first - 1)
+        .bind(top)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn insert_new_clients(
         &self,
         conn: &mut AnyConnection,

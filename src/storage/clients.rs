@@ -64,20 +64,22 @@ impl Store {
         Ok(hits)
     }
 
-    /// The contact person of `client_id` with this name, created if missing,
-    /// in one round trip. Its name keys ([`person_rows`]) are the caller's
-    /// to write.
+    /// The contact person of `client_id` with this name, created with the
+    /// reserved id `new_id` if missing, in one round trip. Its name keys
+    /// ([`person_rows`]) are the caller's to write.
     pub(crate) async fn upsert_person(
         &self,
         conn: &mut AnyConnection,
+        new_id: i64,
         client_id: i64,
         name: &str,
     ) -> Result<i64> {
         // DO UPDATE (to the same value) so that an existing row is returned too.
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO contact_persons (client_id, name, created_at) VALUES ($1, $2, $3) \
+            "INSERT INTO contact_persons (id, client_id, name, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (client_id, name) DO UPDATE SET name = excluded.name RETURNING id",
         )
+        .bind(new_id)
         .bind(client_id)
         .bind(name)
         .bind(now_ms())

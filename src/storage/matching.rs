@@ -114,10 +114,21 @@ impl Store {
                 "EXISTS (SELECT 1 FROM {table} o WHERE o.kind = q.kind AND o.value = q.value \
                  LIMIT 1 OFFSET {cap})"
             );
+            // PostgreSQL, seeing hundreds of keys, would rather hash-join a
+            // scan of the whole table; LATERAL keeps it to one index range
+            // per key. SQLite has no LATERAL and loops over the keys anyway.
+            let carriers = match self.backend {
+                Backend::Sqlite => {
+                    format!("{list} q JOIN {table} t ON t.kind = q.kind AND t.value = q.value")
+                }
+                Backend::Postgres => format!(
+                    "{list} q CROSS JOIN LATERAL (SELECT o.client_id, o.person_id FROM {table} o \
+                     WHERE o.kind = q.kind AND o.value = q.value LIMIT {cap}) t"
+                ),
+            };
             selects.push(format!(
                 "SELECT q.k AS k, t.client_id AS client_id, t.person_id AS person_id \
-                 FROM {list} q JOIN {table} t ON t.kind = q.kind AND t.value = q.value \
-                 WHERE NOT {crowded} \
+                 FROM {carriers} WHERE NOT {crowded} \
                  UNION ALL SELECT q.k, NULL, NULL FROM {list} q WHERE {crowded}"
             ));
         }
