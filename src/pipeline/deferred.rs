@@ -44,10 +44,9 @@ pub(crate) struct Deferred {
     feed: Vec<PendingFeed>,
     finished: Vec<FinishedRow>,
     round_robin: Option<Counter>,
-    /// Who carries each held-back point and key, by (kind, value) as the
-    /// matcher looks them up.
-    /// Kept across flushes: the batch's key lookups were made before any
-    /// of it was written ([`Prefetched`]).
+    /// Every point and key the batch has written, kept across flushes: the
+    /// batch's key lookups were made before any of it was written
+    /// ([`Prefetched`]).
     pending: PendingRows,
     prefetched: Prefetched,
     /// Clients with writes held back now.
