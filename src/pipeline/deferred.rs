@@ -163,13 +163,15 @@ impl Deferred {
         self.ids_wanted = n;
     }
 
-    /// Hands back the reserved ids nobody used, where the engine allows it,
-    /// so that ids stay dense. Call once the batch's rows are written.
-    pub async fn release_ids(
+    /// The end of a batch (or of one appeal processed alone): writes
+    /// everything held back and hands back the reserved ids nobody used,
+    /// where the engine allows it, so that ids stay dense.
+    pub async fn finish(
         &mut self,
         store: &Store,
         conn: &mut AnyConnection,
     ) -> Result<(), StorageError> {
+        self.flush(store, conn).await?;
         for (table, pool) in std::mem::take(&mut self.ids) {
             // Largest first, smallest last: a contiguous tail of the block.
             if let (Some(top), Some(first_unused)) = (pool.first(), pool.last()) {

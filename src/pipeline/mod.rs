@@ -289,8 +289,7 @@ impl Pipeline {
             self.notify(conn, later, claim, &processed).await?;
             done.push(processed);
         }
-        later.flush(&self.store, conn).await?;
-        later.release_ids(&self.store, conn).await?;
+        later.finish(&self.store, conn).await?;
         Ok(done)
     }
 
@@ -307,8 +306,7 @@ impl Pipeline {
             .process_one(conn, later, claim, contact, &probe)
             .await?;
         self.notify(conn, later, claim, &processed).await?;
-        later.flush(&self.store, conn).await?;
-        later.release_ids(&self.store, conn).await?;
+        later.finish(&self.store, conn).await?;
         Ok(processed)
     }
 
@@ -461,8 +459,7 @@ impl Pipeline {
         let processed = self
             .route(conn, &mut later, appeal, keys, resolution, record)
             .await?;
-        later.flush(&self.store, conn).await?;
-        later.release_ids(&self.store, conn).await?;
+        later.finish(&self.store, conn).await?;
         Ok(processed)
     }
 

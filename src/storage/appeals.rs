@@ -83,32 +83,23 @@ pub(crate) async fn insert_appeal_as(
     decision: Option<&serde_json::Value>,
 ) -> Result<AcceptedAppeal> {
     let processed_at = (status != AppealStatus::Pending).then(now_ms);
-    let inserted: Option<(i64,)> = sqlx::query_as(
+    let inserted: Option<AnyRow> = bind_appeal(sqlx::query(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
          subject, body, attachments, attributes, raw_payload, intent, status, decision, processed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+        ),
+        appeal,
+        now_ms(),
     )
-    .bind(appeal.channel.as_str())
-    .bind(&appeal.source)
-    .bind(&appeal.external_id)
-    .bind(to_ms(appeal.received_at))
-    .bind(now_ms())
-    .bind(appeal.contact.to_json())
-    .bind(appeal.subject.as_deref())
-    .bind(appeal.text.as_deref())
-    .bind(appeal.attachments.to_json())
-    .bind(appeal.attributes.to_json())
-    .bind(&appeal.raw_payload)
-    .bind(appeal.intent.to_json())
     .bind(status.as_str())
     .bind(decision.map(|d| d.to_json()))
     .bind(processed_at)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((id,)) = inserted {
+    if let Some(row) = inserted {
         return Ok(AcceptedAppeal {
-            id,
+            id: row.try_get("id")?,
             status,
             created: true,
         });
@@ -127,6 +118,25 @@ pub(crate) async fn insert_appeal_as(
     })
 }
 
+/// Binds an appeal's columns, from `channel` to `intent` in the order the
+/// inserts name them.
+fn bind_appeal<'q>(q: AnyQuery<'q>, appeal: &'q NewAppeal, accepted_at: i64) -> AnyQuery<'q> {
+    q.bind(appeal.channel.as_str())
+        .bind(&appeal.source)
+        .bind(&appeal.external_id)
+        .bind(to_ms(appeal.received_at))
+        .bind(accepted_at)
+        .bind(appeal.contact.to_json())
+        .bind(appeal.subject.as_deref())
+        .bind(appeal.text.as_deref())
+        .bind(appeal.attachments.to_json())
+        .bind(appeal.attributes.to_json())
+        .bind(&appeal.raw_payload)
+        .bind(appeal.intent.to_json())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// Stores many pending appeals in one statement; each comes back as
 /// [`insert_appeal`] would return it (a key already stored, or repeated in
 /// `batch`, is the stored appeal, not a new one).
@@ -144,20 +154,7 @@ async fn insert_pending_appeals(
     );
     let mut q = sqlx::query(&sql);
     for appeal in batch {
-        q = q
-            .bind(appeal.channel.as_str())
-            .bind(&appeal.source)
-            .bind(&appeal.external_id)
-            .bind(to_ms(appeal.received_at))
-            .bind(accepted_at)
-            .bind(appeal.contact.to_json())
-            .bind(appeal.subject.as_deref())
-            .bind(appeal.text.as_deref())
-            .bind(appeal.attachments.to_json())
-            .bind(appeal.attributes.to_json())
-            .bind(&appeal.raw_payload)
-            .bind(appeal.intent.to_json())
-            .bind(AppealStatus::Pending.as_str());
+        q = bind_appeal(q, appeal, accepted_at).bind(AppealStatus::Pending.as_str());
     }
     let mut created: std::collections::HashMap<(String, String), i64> = Default::default();
     for row in q.fetch_all(&mut *conn).await? {
