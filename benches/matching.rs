@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use leadgate::appeal::ContactCard;
 use leadgate::client::ClientKind;
 use leadgate::contact::Region;
-use leadgate::dedup::{self, Probe};
+use leadgate::dedup::Probe;
 use leadgate::settings::{DatabaseSettings, MatchingSettings, SqliteSync};
 use leadgate::storage::{ImportedClient, ImportedPerson, Store};
 
@@ -294,8 +294,10 @@ fn matching(c: &mut Criterion) {
             b.iter(|| {
                 let probe = &probes[n % probes.len()];
                 n += 1;
-                rt.block_on(dedup::match_appeal(&store, &mut conn, probe, &settings))
-                    .expect("match")
+                rt.block_on(leadgate::storage::match_appeal(
+                    &store, &mut conn, probe, &settings,
+                ))
+                .expect("match")
             })
         });
     }

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::settings::{self, ConfigError, Role, Settings};
 use crate::startup::Application;
-use crate::storage::Store;
 use crate::users::{self, Login, NewUser, Password};
+use leadgate_store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,7 +129,7 @@ async fn user_command(settings: &Settings, what: &UserCommand) -> anyhow::Result
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    crate::users::sync_from_config(&store, settings)
+    crate::users::sync_from_config(&store, &settings.departments, &settings.managers)
         .await
         .context("syncing managers from the configuration")?;
     let result = match what {
@@ -167,7 +167,7 @@ async fn user_command(settings: &Settings, what: &UserCommand) -> anyhow::Result
             Ok(())
         }
         UserCommand::List => {
-            for u in users::list_users(&store).await? {
+            for u in store.list_users().await? {
                 println!(
                     "{:<24} {:<9} {:<12} {}{}{}  {}",
                     u.login,

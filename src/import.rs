@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use crate::appeal::{ContactCard, ContactKey, TelegramContact, VkContact};
-use crate::client::ClientKind;
-use crate::contact::Region;
 use crate::settings::Settings;
-use crate::storage::{ImportedClient, ImportedPerson, StorageError, Store};
+use leadgate_domain::appeal::{ContactCard, ContactKey, TelegramContact, VkContact};
+use leadgate_domain::client::ClientKind;
+use leadgate_domain::contact::Region;
+use leadgate_store::{ImportedClient, ImportedPerson, StorageError, Store};
 
 const HEADER: [&str; 9] = [
     "client_id",

@@ -9,27 +9,82 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{self, AppState};
-use crate::intake::Intake;
-use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
-use crate::routing::Router;
+use leadgate_core::intake::Intake;
+use leadgate_core::metrics::Metrics;
+use leadgate_core::outbox::{NoOutbox, Outbox};
+use leadgate_core::pipeline::Pipeline;
+use leadgate_core::settings::CoreSettings;
+use leadgate_core::stage::{spawn_sweeper, Stage};
+use leadgate_domain::routing::Router;
+use leadgate_sources::mail::MailOutbox;
+use leadgate_sources::{self as sources, SourceContext};
+use leadgate_store::{StorageError, Store};
+use leadgate_web::AppState;
+
 use crate::settings::Settings;
-use crate::sources::{self, SourceContext};
-use crate::stage::{spawn_sweeper, Stage};
-use crate::storage::{StorageError, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("invalid scenarios: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
-    Scenarios(Vec<crate::scenario::ConfigProblem>),
+    Scenarios(Vec<leadgate_domain::scenario::ConfigProblem>),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
         source: std::io::Error,
     },
+}
+
+/// The services assembled from the configuration: what `Application::build`
+/// wires together, and what tests that drive a service by hand start from.
+pub struct Services {
+    pub core: Arc<CoreSettings>,
+    pub router: Arc<Router>,
+    pub outbox: Arc<dyn Outbox>,
+}
+
+impl Services {
+    pub fn new(settings: &Settings) -> Result<Services, StartupError> {
+        let core = Arc::new(settings.core());
+        let router = Arc::new(
+            Router::new(core.scenarios.clone(), core.calendar.clone(), core.heads())
+                .map_err(StartupError::Scenarios)?,
+        );
+        let outbox: Arc<dyn Outbox> = if settings.mail.smtp.is_some() {
+            Arc::new(MailOutbox {
+                mail: settings.mail.clone(),
+                core: core.clone(),
+            })
+        } else {
+            Arc::new(NoOutbox)
+        };
+        Ok(Services {
+            core,
+            router,
+            outbox,
+        })
+    }
+
+    pub fn pipeline(&self, store: Store, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Pipeline {
+        Pipeline::new(
+            store,
+            self.core.clone(),
+            self.router.clone(),
+            metrics,
+            self.outbox.clone(),
+            wake,
+        )
+    }
+
+    pub fn stage(&self, store: Store) -> Stage {
+        Stage::new(
+            store,
+            self.core.clone(),
+            self.router.clone(),
+            self.outbox.clone(),
+        )
+    }
 }
 
 /// A built daemon: the database is migrated and the listener is bound, so the
@@ -38,6 +93,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    sources: Arc<sources::SourcesSettings>,
     store: Store,
     settings: Arc<Settings>,
     intake_writer: JoinHandle<()>,
@@ -47,10 +103,12 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
-        let router = Arc::new(Router::new(&settings).map_err(StartupError::Scenarios)?);
+        let services = Services::new(&settings)?;
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
-        crate::users::sync_from_config(&store, &settings).await?;
+        leadgate_core::users::sync_from_config(&store, &settings.departments, &settings.managers)
+            .await?;
+        let source_settings = Arc::new(settings.sources());
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .map_err(|source| StartupError::Bind {
@@ -64,16 +122,13 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
-        let pipeline = Pipeline::new(
-            store.clone(),
-            settings.clone(),
-            router.clone(),
-            metrics.clone(),
-            wake,
-        );
-        let stage = Arc::new(Stage::new(store.clone(), settings.clone(), router.clone()));
+        let pipeline = services.pipeline(store.clone(), metrics.clone(), wake);
+        let stage = Arc::new(services.stage(store.clone()));
         let state = AppState {
-            settings: settings.clone(),
+            core: services.core,
+            web: Arc::new(settings.web.clone()),
+            body_limit: settings.server.body_limit_bytes,
+            api_tokens: Arc::new(settings.api.tokens.clone()),
             store: store.clone(),
             intake,
             metrics,
@@ -84,6 +139,7 @@ impl Application {
             listener,
             addr,
             state,
+            sources: source_settings,
             store,
             settings,
             intake_writer,
@@ -112,13 +168,14 @@ impl Application {
         let Application {
             listener,
             state,
+            sources: source_settings,
             store,
             settings,
             intake_writer,
             run_pipeline,
             ..
         } = self;
-        let sources = sources::build(&settings);
+        let sources = sources::build(&source_settings);
         let worker_stop = CancellationToken::new();
         let worker =
             run_pipeline.then(|| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())));
@@ -130,16 +187,22 @@ impl Application {
         );
         let source_stop = CancellationToken::new();
         let mut source_tasks = Vec::new();
+        let ctx = SourceContext {
+            intake: state.intake.clone(),
+            store: state.store.clone(),
+            metrics: state.metrics.clone(),
+            settings: source_settings,
+            core: state.core.clone(),
+            body_limit: state.body_limit,
+            api_tokens: state.api_tokens.clone(),
+            shutdown: source_stop.clone(),
+        };
         for source in &sources {
-            let ctx = SourceContext {
-                state: state.clone(),
-                shutdown: source_stop.clone(),
-            };
-            if let Some(task) = source.clone().spawn(ctx) {
+            if let Some(task) = source.clone().spawn(ctx.clone()) {
                 source_tasks.push(task);
             }
         }
-        let app = http::router(state, &sources);
+        let app = leadgate_web::router(state, &sources, &ctx);
         let server_stop = shutdown.clone();
         tracing::info!(addr = %listener.local_addr()?, "leadgate is listening");
         let served = axum::serve(listener, app.into_make_service())
@@ -154,6 +217,7 @@ impl Application {
         // Every Intake handle lived in the router and the sources; with them
         // gone the writer commits what is queued and ends.
         drop(sources);
+        drop(ctx);
         let _ = tokio::time::timeout(grace, intake_writer).await;
         worker_stop.cancel();
         sweeper_stop.cancel();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use leadgate::metrics::Metrics;
 use leadgate::pipeline::Pipeline;
-use leadgate::routing::Router;
+use leadgate::startup::Services;
 use leadgate::storage::Store;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -13,11 +13,8 @@ use tokio::sync::Notify;
 use crate::helpers::{appeal, fresh_db, spawn_app_without_pipeline, test_db, TestDb, TOKEN};
 
 fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeline {
-    let router = Arc::new(Router::new(&settings).expect("valid scenarios"));
-    Pipeline::new(
+    Services::new(&settings).expect("valid scenarios").pipeline(
         store,
-        settings,
-        router,
         Arc::new(Metrics::new()),
         Arc::new(Notify::new()),
     )

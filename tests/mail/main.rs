@@ -934,9 +934,9 @@ async fn an_overdue_task_sends_one_reminder_to_its_manager() {
         .as_i64()
         .unwrap();
     app.processed_appeal(id).await;
-    let settings = std::sync::Arc::new(app.settings.clone());
-    let router = std::sync::Arc::new(leadgate::routing::Router::new(&settings).unwrap());
-    let stage = leadgate::stage::Stage::new(app.store.clone(), settings, router);
+    let stage = leadgate::startup::Services::new(&app.settings)
+        .unwrap()
+        .stage(app.store.clone());
     let later = chrono::Utc::now() + chrono::Duration::days(10);
     assert_eq!(stage.sweep_overdue(later).await.unwrap().len(), 1);
     assert!(

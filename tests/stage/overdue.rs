@@ -1,10 +1,9 @@
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Timelike, Utc};
-use leadgate::routing::Router;
 use leadgate::scenario::WorkCalendar;
 use leadgate::stage::Stage;
+use leadgate::startup::Services;
 use leadgate::storage::Store;
 use serde_json::Value;
 
@@ -34,9 +33,9 @@ async fn set_due(app: &TestApp, interest_id: i64, due: chrono::DateTime<Utc>) {
 }
 
 fn stage_for(app: &TestApp, store: Store) -> Stage {
-    let settings = Arc::new(app.settings.clone());
-    let router = Arc::new(Router::new(&settings).expect("scenarios"));
-    Stage::new(store, settings, router)
+    Services::new(&app.settings)
+        .expect("scenarios")
+        .stage(store)
 }
 
 fn ids(list: &Value) -> Vec<i64> {

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use leadgate::appeal::{ContactCard, TelegramContact};
 use leadgate::client::ClientKind;
 use leadgate::contact::Region;
-use leadgate::dedup::{self, DecisionKind, Probe};
+use leadgate::dedup::{DecisionKind, Probe};
 use leadgate::settings::{DatabaseSettings, MatchingSettings, SqliteSync};
 use leadgate::storage::{ImportedClient, ImportedPerson, Store};
 
@@ -1158,7 +1158,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let normalized = a.card.normalize(Region::Ru);
         let probe = Probe::new(&a.card, &normalized);
         let t = Instant::now();
-        let d = dedup::match_appeal(&store, &mut conn, &probe, &settings).await?;
+        let d = leadgate_store::match_appeal(&store, &mut conn, &probe, &settings).await?;
         matching_time += t.elapsed();
         let truth_id = match a.truth {
             Truth::Client(i) => client_id(i),

@@ -1,0 +1,159 @@
+//! Durable intake: the sink every source hands its appeals to.
+//!
+//! An appeal is acknowledged only after it is committed. Concurrent submissions
+//! are gathered into one transaction (group commit), so that a synchronous,
+//! fsync-per-commit database still takes thousands of appeals a second.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use leadgate_domain::appeal::NewAppeal;
+use leadgate_store::{AcceptedAppeal, MailCursor, MailItem, Store};
+
+/// How many submissions one commit may carry.
+const MAX_GROUP: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the database did not take the appeal: {0}")]
+    Storage(String),
+    #[error("intake is shutting down")]
+    Closed,
+}
+
+struct Submission {
+    appeal: NewAppeal,
+    reply: oneshot::Sender<Result<AcceptedAppeal, IntakeError>>,
+}
+
+#[derive(Clone)]
+pub struct Intake {
+    queue: mpsc::Sender<Submission>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl Intake {
+    /// Starts the writer. It stops once every `Intake` handle is dropped and the
+    /// submissions already queued are committed.
+    pub fn start(
+        store: Store,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+    ) -> (Intake, JoinHandle<()>) {
+        let (queue, inbox) = mpsc::channel(4 * MAX_GROUP);
+        let writer = tokio::spawn(write_loop(
+            store.clone(),
+            metrics.clone(),
+            wake.clone(),
+            inbox,
+        ));
+        (
+            Intake {
+                queue,
+                store,
+                metrics,
+                wake,
+            },
+            writer,
+        )
+    }
+
+    /// The mail variant: stores a run of fetched messages together with the
+    /// folder's read cursor in one transaction, so that a message is taken
+    /// exactly once across crashes and reconnects. Same idempotency as
+    /// [`Intake::submit`]; the raw message is in each appeal's payload.
+    pub async fn submit_mail_batch(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        items: &[MailItem],
+        cursor: MailCursor,
+    ) -> Result<Vec<AcceptedAppeal>, IntakeError> {
+        let accepted = self
+            .store
+            .accept_mail_batch(mailbox, folder, items, cursor)
+            .await
+            .map_err(|e| IntakeError::Storage(e.to_string()))?;
+        let mut any_new = false;
+        for (item, a) in items.iter().zip(&accepted) {
+            self.metrics.accepted(item.appeal.channel, a.created);
+            any_new |= a.created && a.status == leadgate_domain::appeal::AppealStatus::Pending;
+        }
+        if any_new {
+            self.wake.notify_one();
+        }
+        Ok(accepted)
+    }
+
+    /// Wakes the pipeline for appeals a source stored in its own transaction
+    /// (telephony stores a call and its appeal together).
+    pub fn wake_pipeline(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stores the appeal durably; returns its id, also for a redelivery.
+    pub async fn submit(&self, appeal: NewAppeal) -> Result<AcceptedAppeal, IntakeError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Submission { appeal, reply })
+            .await
+            .map_err(|_| IntakeError::Closed)?;
+        answer.await.map_err(|_| IntakeError::Closed)?
+    }
+}
+
+async fn write_loop(
+    store: Store,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    mut inbox: mpsc::Receiver<Submission>,
+) {
+    let mut group: Vec<Submission> = Vec::with_capacity(MAX_GROUP);
+    while inbox.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let appeals: Vec<NewAppeal> = group.iter().map(|s| s.appeal.clone()).collect();
+        let results = match store.insert_appeals(&appeals).await {
+            Ok(accepted) => accepted.into_iter().map(Ok).collect::<Vec<_>>(),
+            // One bad row must not fail its neighbours: retry them one by one.
+            Err(group_error) => {
+                tracing::warn!(error = %group_error, size = appeals.len(), "group commit failed; storing one by one");
+                let mut out = Vec::with_capacity(appeals.len());
+                for appeal in &appeals {
+                    out.push(
+                        store
+                            .insert_appeals(std::slice::from_ref(appeal))
+                            .await
+                            .map(|mut v| v.remove(0))
+                            .map_err(|e| {
+                                tracing::error!(
+                                    source = %appeal.source,
+                                    external_id = %appeal.external_id,
+                                    error = %e,
+                                    "appeal could not be stored"
+                                );
+                                IntakeError::Storage(e.to_string())
+                            }),
+                    );
+                }
+                out
+            }
+        };
+        let mut any_new = false;
+        for (submission, result) in group.drain(..).zip(results) {
+            if let Ok(accepted) = &result {
+                metrics.accepted(submission.appeal.channel, accepted.created);
+                any_new |= accepted.created;
+            }
+            // The caller may have gone away (client disconnected); the appeal is
+            // stored regardless, which is the point.
+            let _ = submission.reply.send(result);
+        }
+        if any_new {
+            wake.notify_one();
+        }
+    }
+}

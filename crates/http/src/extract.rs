@@ -1,0 +1,171 @@
+//! Request extractors whose refusals are problem documents naming the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::HttpState;
+use leadgate_domain::role::Role;
+
+/// A JSON body; type errors and unknown fields are reported with their path.
+pub struct ValidJson<T>(pub T);
+
+impl<S: HttpState, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let media = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                media == "application/json" || media.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected application/json".into(),
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." || path.is_empty() {
+            None
+        } else {
+            Some(path)
+        };
+        let detail = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("malformed JSON: {inner}")
+            }
+            _ => inner.to_string(),
+        };
+        if inner.is_data() {
+            ApiError::Unprocessable { field, detail }
+        } else {
+            ApiError::BadRequest { field, detail }
+        }
+    })
+}
+
+/// The whole body, refused with 413 past the configured limit.
+pub async fn body_bytes(req: Request, state: &impl HttpState) -> Result<Bytes, ApiError> {
+    let limit = state.body_limit();
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })
+}
+
+/// An API caller authenticated by `Authorization: Bearer <token>`: a token from
+/// `[api] tokens`, or a personal token of a user (`leadgate user token`).
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub name: String,
+    pub role: Role,
+    /// The user behind a personal token; `None` for configured tokens.
+    pub login: Option<String>,
+    pub department: Option<String>,
+}
+
+impl ApiCaller {
+    /// Who did it, for audit records: the user's login, or `token:<name>`.
+    pub fn actor(&self) -> String {
+        match &self.login {
+            Some(login) => login.clone(),
+            None => format!("token:{}", self.name),
+        }
+    }
+
+    pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
+        if self.role == Role::Admin || allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl<S: HttpState> FromRequestParts<S> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        // Compare against every token, without stopping early, so the time taken
+        // says nothing about which token came close.
+        let mut found = None;
+        for token in state.api_tokens() {
+            let equal: bool = token
+                .token
+                .expose()
+                .as_bytes()
+                .ct_eq(presented.as_bytes())
+                .into();
+            if equal && found.is_none() {
+                found = Some(ApiCaller {
+                    name: token.name.clone(),
+                    role: token.role,
+                    login: None,
+                    department: None,
+                });
+            }
+        }
+        if let Some(caller) = found {
+            return Ok(caller);
+        }
+        // Personal tokens are looked up by their digest, so no comparison of
+        // the secret itself happens in the database.
+        let user = leadgate_core::users::user_for_token(state.store(), presented)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(ApiCaller {
+            name: user.login.clone(),
+            role: user.role,
+            login: Some(user.login),
+            department: user.department,
+        })
+    }
+}
+
+/// A numeric id from the path; anything else is a 400 problem naming `id`.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad("id", e.body_text()))?;
+        raw.parse::<i64>()
+            .map(PathId)
+            .map_err(|_| ApiError::bad("id", format!("`{raw}` is not a numeric id")))
+    }
+}

@@ -1,0 +1,162 @@
+//! The JSON API: other systems post appeals directly.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Source;
+use crate::SourceContext;
+use leadgate_domain::appeal::{
+    AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal,
+};
+pub use leadgate_domain::appeal::{AppealView, DecisionView};
+use leadgate_domain::role::Role;
+use leadgate_http::error::{ApiError, Problem};
+use leadgate_http::extract::{ApiCaller, PathId, ValidJson};
+
+pub struct ApiSource;
+
+impl Source for ApiSource {
+    fn name(&self) -> &str {
+        "api"
+    }
+
+    fn routes(&self) -> Option<axum::Router<SourceContext>> {
+        Some(
+            axum::Router::new()
+                .route("/api/v1/appeals", post(post_appeal))
+                .route("/api/v1/appeals/{id}", get(get_appeal)),
+        )
+    }
+}
+
+const MAX_KEY_LEN: usize = 256;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealRequest {
+    /// Which system or form sent it; with `external_id`, the idempotency key.
+    pub source: String,
+    pub external_id: String,
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
+    pub contact: ContactCard,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentMeta>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcceptedResponse {
+    pub id: i64,
+    pub status: AppealStatus,
+}
+
+pub(crate) fn check_key(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::unprocessable(field, "must not be empty"));
+    }
+    if value.len() > MAX_KEY_LEN {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("must be at most {MAX_KEY_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Accept an appeal. It is committed before this answers; processing follows.
+#[utoipa::path(
+    post, path = "/api/v1/appeals", tag = "appeals",
+    request_body = AppealRequest,
+    responses(
+        (status = 202, description = "Stored; processing follows", body = AcceptedResponse),
+        (status = 200, description = "Already stored under this (source, external_id)", body = AcceptedResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `field` names it", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_appeal(
+    State(state): State<SourceContext>,
+    caller: ApiCaller,
+    ValidJson(req): ValidJson<AppealRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
+    check_key("source", &req.source)?;
+    check_key("external_id", &req.external_id)?;
+    if req.contact.is_empty() {
+        return Err(ApiError::unprocessable(
+            "contact",
+            "needs a name or at least one contact point",
+        ));
+    }
+    let raw = serde_json::json!({
+        "source": req.source, "external_id": req.external_id, "received_at": req.received_at,
+        "contact": req.contact, "subject": req.subject, "text": req.text,
+        "attachments": req.attachments, "attributes": req.attributes,
+    });
+    let appeal = NewAppeal {
+        channel: Channel::Api,
+        source: req.source.trim().to_string(),
+        external_id: req.external_id.trim().to_string(),
+        received_at: req.received_at.unwrap_or_else(Utc::now),
+        contact: req.contact,
+        subject: req.subject,
+        text: req.text,
+        attachments: req.attachments,
+        attributes: req.attributes,
+        raw_payload: raw.to_string(),
+        intent: Intent::Lead,
+    };
+    let accepted = state.intake.submit(appeal).await?;
+    let code = if accepted.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        code,
+        Json(AcceptedResponse {
+            id: accepted.id,
+            status: accepted.status,
+        }),
+    ))
+}
+
+/// An appeal with what the pipeline decided.
+#[utoipa::path(
+    get, path = "/api/v1/appeals/{id}", tag = "appeals",
+    params(("id" = i64, Path, description = "Appeal id")),
+    responses(
+        (status = 200, body = AppealView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_appeal(
+    State(state): State<SourceContext>,
+    caller: ApiCaller,
+    PathId(id): PathId,
+) -> Result<Json<AppealView>, ApiError> {
+    caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
+    let appeal = state
+        .store
+        .appeal(id)
+        .await?
+        .ok_or(ApiError::NotFound("appeal"))?;
+    Ok(Json(AppealView::from(appeal)))
+}

@@ -1,0 +1,406 @@
+//! One mailbox's fetcher: connects, takes every message after the stored
+//! cursor in UID order, stores each batch together with the cursor, marks
+//! the messages per `after`, then waits (IDLE or polling) and repeats.
+//! Errors reconnect with exponential backoff and jitter; each mailbox runs
+//! in its own task, so a slow or broken one holds up nobody else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::types::Fetch;
+use futures_util::TryStreamExt;
+use rand::Rng;
+use serde_json::json;
+
+use super::conn::{connect, ConnectError, ImapSession};
+use super::convert::{to_item, Fetched};
+use super::message::MailRules;
+use super::settings::{AfterAction, MailboxSettings};
+use crate::SourceContext;
+use leadgate_core::intake::IntakeError;
+use leadgate_store::{MailCursor, StorageError};
+
+/// Messages fetched and committed together.
+pub const FETCH_CHUNK: usize = 50;
+/// IDLE is re-issued before the 29 minutes after which servers may drop it.
+const IDLE_MAX: Duration = Duration::from_secs(28 * 60);
+/// A command that takes longer is a hung connection.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("IMAP: {0}")]
+    Imap(#[from] async_imap::error::Error),
+    #[error("IMAP command timed out")]
+    Timeout,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("intake: {0}")]
+    Intake(#[from] IntakeError),
+}
+
+async fn timed<T, E: Into<FetchError>>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, FetchError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(FetchError::Timeout),
+    }
+}
+
+/// The mailbox's connection state, on `/metrics` and `/readyz`.
+struct Status<'a> {
+    ctx: &'a SourceContext,
+    name: &'a str,
+}
+
+impl Status<'_> {
+    fn set(&self, state: &str, error: Option<String>) {
+        let up = matches!(state, "idle" | "polling" | "fetching");
+        self.ctx.metrics.set_gauge(
+            format!("leadgate_mail_mailbox_up{{mailbox=\"{}\"}}", self.name),
+            if up { 1.0 } else { 0.0 },
+        );
+        self.ctx.metrics.set_detail(
+            &format!("mail:{}", self.name),
+            json!({"state": state, "error": error, "since": chrono::Utc::now()}),
+        );
+    }
+}
+
+pub async fn run_mailbox(mailbox: MailboxSettings, ctx: SourceContext, rules: Arc<MailRules>) {
+    let status = Status {
+        ctx: &ctx,
+        name: &mailbox.name,
+    };
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        status.set("connecting", None);
+        let result = tokio::select! {
+            r = session_loop(&mailbox, &ctx, &rules, &status, &mut backoff) => r,
+            _ = ctx.shutdown.cancelled() => break,
+        };
+        let Err(e) = result else { break };
+        let auth = matches!(&e, FetchError::Connect(c) if c.is_auth());
+        tracing::warn!(mailbox = %mailbox.name, host = %mailbox.host, auth, error = %e,
+            retry_in_secs = backoff.as_secs(), "mailbox: connection failed; reconnecting");
+        status.set(
+            if auth { "login_refused" } else { "error" },
+            Some(e.to_string()),
+        );
+        let jitter = rand::thread_rng().gen_range(0..=backoff.as_millis() as u64 / 4);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
+            _ = ctx.shutdown.cancelled() => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    status.set("stopped", None);
+}
+
+async fn session_loop(
+    mailbox: &MailboxSettings,
+    ctx: &SourceContext,
+    rules: &MailRules,
+    status: &Status<'_>,
+    backoff: &mut Duration,
+) -> Result<(), FetchError> {
+    let mut session = timed(connect(mailbox)).await?;
+    let caps = timed(session.capabilities()).await?;
+    let idle = mailbox.idle && caps.has_str("IDLE");
+    let can_move = caps.has_str("MOVE");
+    tracing::info!(mailbox = %mailbox.name, idle, "mailbox connected");
+    loop {
+        status.set("fetching", None);
+        for folder in &mailbox.folders {
+            sync_folder(&mut session, mailbox, folder, ctx, rules, can_move).await?;
+        }
+        // A full pass worked: the next failure starts the backoff afresh.
+        *backoff = BACKOFF_MIN;
+        let poll = Duration::from_secs(mailbox.poll_interval_secs);
+        if idle {
+            status.set("idle", None);
+            // IDLE watches the folder selected last; with several folders
+            // the others are looked at every poll interval.
+            let limit = if mailbox.folders.len() == 1 {
+                IDLE_MAX
+            } else {
+                poll.min(IDLE_MAX)
+            };
+            // Mail that arrived after the last SEARCH is announced by an
+            // untagged EXISTS on whatever command comes next, which can be
+            // the IDLE command itself: look at those before waiting, or a
+            // message could sit unseen until the next re-issue.
+            let unsolicited = session.unsolicited_responses.clone();
+            if news(&unsolicited) {
+                continue;
+            }
+            let mut handle = session.idle();
+            timed(handle.init()).await?;
+            if !news(&unsolicited) {
+                let (wait, stop) = handle.wait_with_timeout(limit);
+                // The server's keepalives restart the crate's own timeout,
+                // so the overall limit is enforced here.
+                let _ = tokio::time::timeout(limit, wait).await;
+                drop(stop);
+            }
+            session = timed(handle.done()).await?;
+        } else {
+            status.set("polling", None);
+            tokio::time::sleep(poll).await;
+            timed(session.noop()).await?;
+        }
+    }
+}
+
+/// Drains the unsolicited responses; true if any announced new mail.
+fn news(rx: &async_channel::Receiver<async_imap::types::UnsolicitedResponse>) -> bool {
+    let mut any = false;
+    while let Ok(r) = rx.try_recv() {
+        any |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    any
+}
+
+/// `1:5,7,9:12` from sorted UIDs.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+async fn fetch_all(
+    session: &mut ImapSession,
+    set: &str,
+    query: &str,
+) -> Result<Vec<Fetch>, FetchError> {
+    timed(async {
+        let stream = session.uid_fetch(set, query).await?;
+        stream.try_collect::<Vec<Fetch>>().await
+    })
+    .await
+}
+
+async fn sync_folder(
+    session: &mut ImapSession,
+    mailbox: &MailboxSettings,
+    folder: &str,
+    ctx: &SourceContext,
+    rules: &MailRules,
+    can_move: bool,
+) -> Result<(), FetchError> {
+    let store = &ctx.store;
+    let selected = timed(session.select(folder)).await?;
+    let validity = selected.uid_validity.unwrap_or(0);
+    let stored = store.mail_cursor(&mailbox.name, folder).await?;
+    let start = match stored {
+        Some(c) if c.uid_validity == validity => c.last_uid.saturating_add(1),
+        Some(c) => {
+            tracing::warn!(mailbox = %mailbox.name, folder, old = c.uid_validity, new = validity,
+                "UIDVALIDITY changed: rescanning the folder; messages already taken are skipped by Message-ID");
+            1
+        }
+        None => 1,
+    };
+    if stored.map(|c| c.uid_validity) != Some(validity) {
+        store
+            .set_mail_cursor(
+                &mailbox.name,
+                folder,
+                MailCursor {
+                    uid_validity: validity,
+                    last_uid: 0,
+                },
+            )
+            .await?;
+    }
+    if selected.exists == 0 || selected.uid_next.is_some_and(|next| start >= next) {
+        return Ok(());
+    }
+    let found = timed(session.uid_search(format!("UID {start}:*"))).await?;
+    // `N:*` always matches the last message, even below N.
+    let mut uids: Vec<u32> = found.into_iter().filter(|u| *u >= start).collect();
+    uids.sort_unstable();
+    for chunk in uids.chunks(FETCH_CHUNK) {
+        take_chunk(session, mailbox, folder, validity, chunk, ctx, rules).await?;
+        apply_after(session, mailbox, folder, chunk, can_move).await;
+    }
+    Ok(())
+}
+
+async fn take_chunk(
+    session: &mut ImapSession,
+    mailbox: &MailboxSettings,
+    folder: &str,
+    validity: u32,
+    chunk: &[u32],
+    ctx: &SourceContext,
+    rules: &MailRules,
+) -> Result<(), FetchError> {
+    let limit = u32::try_from(rules.max_message_bytes).unwrap_or(u32::MAX);
+    let sizes = fetch_all(session, &uid_set(chunk), "(UID RFC822.SIZE)").await?;
+    let (big, normal): (Vec<u32>, Vec<u32>) = chunk.iter().partition(|uid| {
+        sizes
+            .iter()
+            .any(|f| f.uid == Some(**uid) && f.size.is_some_and(|s| s > limit))
+    });
+    let mut fetched = Vec::with_capacity(chunk.len());
+    if !normal.is_empty() {
+        fetched
+            .extend(fetch_all(session, &uid_set(&normal), "(UID RFC822.SIZE BODY.PEEK[])").await?);
+    }
+    if !big.is_empty() {
+        // Only the first `max_message_bytes` of an oversize message come
+        // over the wire; the appeal notes the real size.
+        let query = format!("(UID RFC822.SIZE BODY.PEEK[]<0.{limit}>)");
+        fetched.extend(fetch_all(session, &uid_set(&big), &query).await?);
+    }
+    let mut items = Vec::with_capacity(chunk.len());
+    for &uid in chunk {
+        // A message expunged between SEARCH and FETCH is simply gone.
+        let Some(f) = fetched.iter().find(|f| f.uid == Some(uid)) else {
+            continue;
+        };
+        let raw = f.body().unwrap_or_default();
+        let size = f.size.map_or(raw.len(), |s| s as usize);
+        let item = to_item(
+            &ctx.store,
+            mailbox,
+            rules,
+            Fetched {
+                folder,
+                uid,
+                uid_validity: validity,
+                raw,
+                size,
+            },
+        )
+        .await?;
+        let kind = item
+            .appeal
+            .attributes
+            .get("mail_kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unparsed")
+            .to_string();
+        ctx.metrics.add_to_gauge(
+            format!(
+                "leadgate_mail_messages_total{{mailbox=\"{}\",kind=\"{kind}\"}}",
+                mailbox.name
+            ),
+            1.0,
+        );
+        items.push(item);
+    }
+    let last = chunk.last().copied().unwrap_or(0);
+    let accepted = ctx
+        .intake
+        .submit_mail_batch(
+            &mailbox.name,
+            folder,
+            &items,
+            MailCursor {
+                uid_validity: validity,
+                last_uid: last,
+            },
+        )
+        .await?;
+    for (item, a) in items.iter().zip(&accepted) {
+        tracing::info!(
+            mailbox = %mailbox.name,
+            folder,
+            uid = item.appeal.attributes.get("uid").and_then(|v| v.as_u64()).unwrap_or(0),
+            appeal_id = a.id,
+            new = a.created,
+            kind = item.appeal.attributes.get("mail_kind").and_then(|v| v.as_str()).unwrap_or("unparsed"),
+            "mail taken"
+        );
+    }
+    Ok(())
+}
+
+/// Marks the stored messages on the server. A failure here loses nothing
+/// (the appeals and the cursor are committed), so it is only logged.
+async fn apply_after(
+    session: &mut ImapSession,
+    mailbox: &MailboxSettings,
+    folder: &str,
+    chunk: &[u32],
+    can_move: bool,
+) {
+    let set = uid_set(chunk);
+    let result: Result<(), FetchError> = async {
+        match &mailbox.after {
+            AfterAction::Leave => {}
+            AfterAction::Seen => store_flags(session, &set, "\\Seen").await?,
+            AfterAction::Keyword(kw) => store_flags(session, &set, kw).await?,
+            AfterAction::Move(target) => {
+                if can_move {
+                    timed(session.uid_mv(&set, target)).await?;
+                } else {
+                    timed(session.uid_copy(&set, target)).await?;
+                    store_flags(session, &set, "\\Deleted").await?;
+                    timed(async {
+                        let s = session.uid_expunge(&set).await?;
+                        s.try_collect::<Vec<_>>().await
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(mailbox = %mailbox.name, folder, uids = %set, error = %e,
+            "mailbox: marking processed messages failed (they are stored)");
+    }
+}
+
+async fn store_flags(session: &mut ImapSession, set: &str, flag: &str) -> Result<(), FetchError> {
+    timed(async {
+        let s = session
+            .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
+            .await?;
+        s.try_collect::<Vec<_>>().await
+    })
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_compress_runs() {
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

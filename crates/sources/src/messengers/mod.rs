@@ -1,0 +1,210 @@
+//! What the messenger channels (Telegram, VK) share: replies to a person from
+//! an interest (an outbox sent by a worker), the poller lease, the per-person
+//! burst limit and the errors of handling one provider event.
+
+pub mod outbox;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use leadgate_core::intake::IntakeError;
+use leadgate_http::error::ApiError;
+use leadgate_store::{StorageError, Store};
+use settings::BurstSettings;
+
+pub use outbox::{post_message, MessengersSource, SendError};
+
+/// Names this process among instances sharing one database (lease holder).
+pub fn instance_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        use rand::Rng;
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "leadgate".into());
+        format!(
+            "{host}:{}:{:08x}",
+            std::process::id(),
+            rand::thread_rng().gen::<u32>()
+        )
+    })
+}
+
+/// Why one provider event could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The event is malformed beyond storing it (no id to key it on).
+    #[error("{field}: {detail}")]
+    BadInput { field: String, detail: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
+}
+
+impl From<HandleError> for ApiError {
+    fn from(e: HandleError) -> Self {
+        match e {
+            HandleError::BadInput { field, detail } => ApiError::bad(field, detail),
+            // The provider retries on anything but 2xx: a storage hiccup must
+            // not be acknowledged.
+            HandleError::Storage(e) => ApiError::Unavailable(e.to_string()),
+            HandleError::Intake(e) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// What became of one provider event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Stored as an appeal (`created` false for a redelivery).
+    Appeal { id: i64, created: bool },
+    /// Kept raw as an event that is no appeal (unknown type, folded burst, echo).
+    Event,
+    /// Deliberately not kept (group chat, a bot's message).
+    Ignored,
+}
+
+/// Counts messages per person in a sliding window: past the limit, messages
+/// are folded into the person's last appeal instead of each making one.
+pub struct BurstLimiter {
+    max: usize,
+    window: Duration,
+    seen: Mutex<HashMap<i64, Vec<Instant>>>,
+}
+
+impl BurstLimiter {
+    pub fn new(settings: &BurstSettings) -> Self {
+        Self {
+            max: usize::try_from(settings.max_messages).unwrap_or(usize::MAX),
+            window: Duration::from_secs(settings.window_secs),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a message from `person` may become an appeal now.
+    pub fn admit(&self, person: i64) -> bool {
+        let now = Instant::now();
+        let Ok(mut seen) = self.seen.lock() else {
+            return true;
+        };
+        if seen.len() > 100_000 {
+            // Forget idle people so memory stays bounded.
+            seen.retain(|_, times| times.last().is_some_and(|t| now - *t < self.window));
+        }
+        let times = seen.entry(person).or_default();
+        times.retain(|t| now - *t < self.window);
+        if times.len() >= self.max {
+            return false;
+        }
+        times.push(now);
+        true
+    }
+}
+
+/// Holds the poller lease `name` while `work` runs and renews it; returns
+/// when shutdown fires. `work` is started only while the lease is held and is
+/// cancelled (via its token) when the lease is lost.
+pub async fn with_lease<F, Fut>(
+    store: Store,
+    name: String,
+    ttl: Duration,
+    shutdown: CancellationToken,
+    mut work: F,
+) where
+    F: FnMut(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let holder = instance_id();
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
+    let renew_every = ttl / 3;
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        match store.acquire_lease(&name, holder, ttl_ms).await {
+            Ok(true) => {
+                tracing::info!(lease = %name, "polling lease held");
+                let lost = shutdown.child_token();
+                let keeper = {
+                    let store = store.clone();
+                    let name = name.clone();
+                    let lost = lost.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::select! {
+                                _ = lost.cancelled() => break,
+                                _ = tokio::time::sleep(renew_every) => {}
+                            }
+                            match store.acquire_lease(&name, holder, ttl_ms).await {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    tracing::warn!(lease = %name, "polling lease lost to another instance");
+                                    lost.cancel();
+                                    break;
+                                }
+                                // A database hiccup: keep polling until the lease would expire.
+                                Err(e) => {
+                                    tracing::warn!(lease = %name, error = %e, "renewing the polling lease failed")
+                                }
+                            }
+                        }
+                    })
+                };
+                work(lost.clone()).await;
+                lost.cancel();
+                let _ = keeper.await;
+                if shutdown.is_cancelled() {
+                    if let Err(e) = store.release_lease(&name, holder).await {
+                        tracing::warn!(lease = %name, error = %e, "releasing the polling lease failed");
+                    }
+                    break;
+                }
+            }
+            Ok(false) => {
+                tracing::debug!(lease = %name, "another instance polls; waiting");
+            }
+            Err(e) => tracing::warn!(lease = %name, error = %e, "taking the polling lease failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(renew_every) => {}
+        }
+    }
+}
+
+/// Exponential backoff for pollers after network errors.
+pub struct Backoff {
+    current: Duration,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self {
+            current: Duration::from_millis(200),
+        }
+    }
+    pub fn reset(&mut self) {
+        self.current = Duration::from_millis(200);
+    }
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.current;
+        self.current = (self.current * 2).min(Duration::from_secs(60));
+        d
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Fills the greeting template: `{first_name}` and `{name}`.
+pub fn render_greeting(template: &str, first_name: Option<&str>, name: Option<&str>) -> String {
+    template
+        .replace("{first_name}", first_name.unwrap_or(""))
+        .replace("{name}", name.unwrap_or(""))
+}
