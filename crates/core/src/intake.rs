@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use leadgate_domain::appeal::NewAppeal;
-use leadgate_store::{AcceptedAppeal, MailCursor, MailItem, Store};
+use leadgate_domain::appeal::{AppealStatus, Channel};
+use leadgate_store::{AcceptedAppeal, StorageError, Store, WriteTx};
+use sqlx::AnyConnection;
 
 /// How many submissions one commit may carry.
 const MAX_GROUP: usize = 256;
@@ -63,37 +65,19 @@ impl Intake {
         )
     }
 
-    /// The mail variant: stores a run of fetched messages together with the
-    /// folder's read cursor in one transaction, so that a message is taken
-    /// exactly once across crashes and reconnects. Same idempotency as
-    /// [`Intake::submit`]; the raw message is in each appeal's payload.
-    pub async fn submit_mail_batch(
-        &self,
-        mailbox: &str,
-        folder: &str,
-        items: &[MailItem],
-        cursor: MailCursor,
-    ) -> Result<Vec<AcceptedAppeal>, IntakeError> {
-        let accepted = self
-            .store
-            .accept_mail_batch(mailbox, folder, items, cursor)
-            .await
-            .map_err(|e| IntakeError::Storage(e.to_string()))?;
-        let mut any_new = false;
-        for (item, a) in items.iter().zip(&accepted) {
-            self.metrics.accepted(item.appeal.channel, a.created);
-            any_new |= a.created && a.status == leadgate_domain::appeal::AppealStatus::Pending;
-        }
-        if any_new {
-            self.wake.notify_one();
-        }
-        Ok(accepted)
-    }
-
-    /// Wakes the pipeline for appeals a source stored in its own transaction
-    /// (telephony stores a call and its appeal together).
-    pub fn wake_pipeline(&self) {
-        self.wake.notify_one();
+    /// The transactional way in, for a source that must commit something of
+    /// its own with its appeals: the mail channel its folder's read cursor
+    /// (so a message is taken exactly once across crashes), telephony the call
+    /// record the appeal came from (so there is never a call without its
+    /// appeal, nor an appeal twice). Same idempotency as [`Intake::submit`].
+    pub async fn begin(&self) -> Result<Accepting, StorageError> {
+        let tx = self.store.begin_write().await?;
+        Ok(Accepting {
+            tx,
+            accepted: Vec::new(),
+            metrics: self.metrics.clone(),
+            wake: self.wake.clone(),
+        })
     }
 
     /// Stores the appeal durably; returns its id, also for a redelivery.
@@ -104,6 +88,57 @@ impl Intake {
             .await
             .map_err(|_| IntakeError::Closed)?;
         answer.await.map_err(|_| IntakeError::Closed)?
+    }
+}
+
+/// Appeals being accepted in one transaction with the source's own rows.
+/// Nothing is counted or processed until [`Accepting::commit`]; dropped
+/// without it, everything rolls back.
+pub struct Accepting {
+    tx: WriteTx,
+    accepted: Vec<(Channel, AcceptedAppeal)>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl Accepting {
+    /// The transaction, for the source's own rows (through the store).
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        self.tx.conn()
+    }
+
+    /// Stores a pending appeal; processing follows the commit.
+    pub async fn submit(&mut self, appeal: &NewAppeal) -> Result<AcceptedAppeal, StorageError> {
+        self.submit_as(appeal, AppealStatus::Pending, None).await
+    }
+
+    /// Stores an appeal already decided by its source (mail it refused,
+    /// for instance), kept and counted but never processed.
+    pub async fn submit_as(
+        &mut self,
+        appeal: &NewAppeal,
+        status: AppealStatus,
+        decision: Option<&serde_json::Value>,
+    ) -> Result<AcceptedAppeal, StorageError> {
+        let accepted =
+            leadgate_store::insert_appeal_as(self.tx.conn(), appeal, status, decision).await?;
+        self.accepted.push((appeal.channel, accepted));
+        Ok(accepted)
+    }
+
+    /// Commits the appeals with the source's rows, then counts them and
+    /// wakes the pipeline for the new pending ones.
+    pub async fn commit(self) -> Result<Vec<AcceptedAppeal>, StorageError> {
+        self.tx.commit().await?;
+        let mut any_new = false;
+        for (channel, a) in &self.accepted {
+            self.metrics.accepted(*channel, a.created);
+            any_new |= a.created && a.status == AppealStatus::Pending;
+        }
+        if any_new {
+            self.wake.notify_one();
+        }
+        Ok(self.accepted.into_iter().map(|(_, a)| a).collect())
     }
 }
 

@@ -4,9 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::appeals::{insert_appeal, Json};
-use super::{now_ms, AcceptedAppeal, NewFeedEntry, Result, StorageError, Store};
-use leadgate_domain::appeal::NewAppeal;
+use super::appeals::Json;
+use super::{now_ms, NewFeedEntry, Result, StorageError, Store};
 use leadgate_domain::call::{CallEvent, CallRecord, CallState, Direction};
 
 /// One call as stored.
@@ -153,19 +152,19 @@ impl Store {
     /// Stores the appeal a call became, in the call's own transaction, so a
     /// crash can never keep one without the other. Same statement as intake
     /// (idempotent on source and external id).
-    pub async fn insert_call_appeal(
+    /// The call became this appeal (in the transaction that accepted it).
+    pub async fn link_call_appeal(
         &self,
         conn: &mut AnyConnection,
         call_id: i64,
-        appeal: &NewAppeal,
-    ) -> Result<AcceptedAppeal> {
-        let accepted = insert_appeal(conn, appeal).await?;
+        appeal_id: i64,
+    ) -> Result<()> {
         sqlx::query("UPDATE calls SET appeal_id = $1 WHERE id = $2")
-            .bind(accepted.id)
+            .bind(appeal_id)
             .bind(call_id)
             .execute(&mut *conn)
             .await?;
-        Ok(accepted)
+        Ok(())
     }
 
     /// The call an appeal came from, locked for the pipeline's transaction.

@@ -38,7 +38,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use settings::{DatabaseSettings, SqliteSync};
 
-pub use appeals::{AcceptedAppeal, AppealCounts, ClaimedAppeal};
+pub use appeals::{insert_appeal_as, AcceptedAppeal, AppealCounts, ClaimedAppeal};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,

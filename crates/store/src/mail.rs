@@ -3,7 +3,6 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::appeals::{insert_appeal_as, AcceptedAppeal};
 use super::{now_ms, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, NewAppeal};
 
@@ -78,38 +77,32 @@ impl Store {
         }))
     }
 
-    /// Stores fetched messages and moves the folder's cursor in ONE
-    /// transaction: after a crash either both are there or neither, so the
-    /// next fetch starts exactly after the last stored message. Appeals stay
-    /// idempotent on (source, external_id), which covers a rescan after a
-    /// UIDVALIDITY change.
-    pub async fn accept_mail_batch(
+    /// Remembers a letter's Message-ID, so replies thread into its interest;
+    /// in the transaction that accepts the letter.
+    pub async fn record_mail_thread(
         &self,
+        conn: &mut AnyConnection,
+        message_id: &str,
+        appeal_id: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO mail_threads (message_id, appeal_id) VALUES ($1, $2)")
+            .bind(message_id)
+            .bind(appeal_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a folder's read cursor, in the transaction that accepts what
+    /// was read.
+    pub async fn save_mail_cursor(
+        &self,
+        conn: &mut AnyConnection,
         mailbox: &str,
         folder: &str,
-        items: &[MailItem],
         cursor: MailCursor,
-    ) -> Result<Vec<AcceptedAppeal>> {
-        let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let accepted =
-                insert_appeal_as(tx.conn(), &item.appeal, item.status, item.decision.as_ref())
-                    .await?;
-            if accepted.created {
-                if let Some(id) = &item.message_id {
-                    sqlx::query("INSERT INTO mail_threads (message_id, appeal_id) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(accepted.id)
-                        .execute(tx.conn())
-                        .await?;
-                }
-            }
-            out.push(accepted);
-        }
-        save_cursor(tx.conn(), mailbox, folder, cursor).await?;
-        tx.commit().await?;
-        Ok(out)
+    ) -> Result<()> {
+        save_cursor(conn, mailbox, folder, cursor).await
     }
 
     /// Records a UIDVALIDITY change (or a first look at an empty folder).

@@ -318,18 +318,25 @@ async fn take_chunk(
         items.push(item);
     }
     let last = chunk.last().copied().unwrap_or(0);
-    let accepted = ctx
-        .intake
-        .submit_mail_batch(
-            &mailbox.name,
-            folder,
-            &items,
-            MailCursor {
-                uid_validity: validity,
-                last_uid: last,
-            },
-        )
+    let mut accepting = ctx.intake.begin().await?;
+    for item in &items {
+        let a = accepting
+            .submit_as(&item.appeal, item.status, item.decision.as_ref())
+            .await?;
+        if let (true, Some(id)) = (a.created, &item.message_id) {
+            ctx.store
+                .record_mail_thread(accepting.conn(), id, a.id)
+                .await?;
+        }
+    }
+    let cursor = MailCursor {
+        uid_validity: validity,
+        last_uid: last,
+    };
+    ctx.store
+        .save_mail_cursor(accepting.conn(), &mailbox.name, folder, cursor)
         .await?;
+    let accepted = accepting.commit().await?;
     for (item, a) in items.iter().zip(&accepted) {
         tracing::info!(
             mailbox = %mailbox.name,

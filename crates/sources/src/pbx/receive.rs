@@ -7,11 +7,11 @@
 
 use chrono::Utc;
 use serde_json::{json, Map};
-use sqlx::AnyConnection;
 
 use super::settings::PbxSettings;
 use super::{is_hidden_number, CallEvent, CallRecord, CallState, Direction};
 use crate::SourceContext;
+use leadgate_core::intake::Accepting;
 use leadgate_core::settings::CoreSettings;
 use leadgate_domain::appeal::{
     CallDirection, CallOutcome, Channel, ContactCard, Intent, NewAppeal,
@@ -150,7 +150,7 @@ pub async fn receive(state: &SourceContext, events: &[CallEvent]) -> Result<Rece
         return Ok(receipt);
     }
     let store = &state.store;
-    let mut tx = store.begin_write().await?;
+    let mut tx = state.intake.begin().await?;
     for ev in events {
         if !store.insert_call_event(tx.conn(), ev).await? {
             receipt.duplicates += 1;
@@ -160,7 +160,7 @@ pub async fn receive(state: &SourceContext, events: &[CallEvent]) -> Result<Rece
         let mut call = store.lock_call(tx.conn(), ev).await?;
         let recording_before = call.record.recording_url().map(str::to_string);
         call.record.apply(ev);
-        decide(state, tx.conn(), &mut call, false, &mut receipt).await?;
+        decide(state, &mut tx, &mut call, false, &mut receipt).await?;
         if let Some(url) = call.record.recording_url() {
             if recording_before.as_deref() != Some(url)
                 && store.attach_call_recording(tx.conn(), &call, url).await?
@@ -177,7 +177,7 @@ pub async fn receive(state: &SourceContext, events: &[CallEvent]) -> Result<Rece
 /// Saves the call and, when it is over and has no appeal yet, stores its appeal.
 async fn decide(
     state: &SourceContext,
-    conn: &mut AnyConnection,
+    tx: &mut Accepting,
     call: &mut StoredCall,
     settled: bool,
     receipt: &mut Receipt,
@@ -191,11 +191,12 @@ async fn decide(
         call.hidden = true;
         receipt.hidden += 1;
     }
-    state.store.save_call(conn, call).await?;
+    state.store.save_call(tx.conn(), call).await?;
     if let Fate::Appeal(appeal) = fate {
-        let accepted = state
+        let accepted = tx.submit(&appeal).await?;
+        state
             .store
-            .insert_call_appeal(conn, call.id, &appeal)
+            .link_call_appeal(tx.conn(), call.id, accepted.id)
             .await?;
         call.appeal_id = Some(accepted.id);
         receipt.appeals.push(accepted);
@@ -218,12 +219,6 @@ fn account(state: &SourceContext, provider: Option<&str>, receipt: &Receipt) {
     for _ in 0..receipt.recordings {
         m.pbx_event(provider, "recording_attached");
     }
-    for a in &receipt.appeals {
-        m.accepted(Channel::Phone, a.created);
-    }
-    if receipt.appeals.iter().any(|a| a.created) {
-        state.intake.wake_pipeline();
-    }
 }
 
 /// Decides calls whose PBX never sent a call-level end, once every leg has
@@ -237,7 +232,7 @@ pub async fn settle_quiet_calls(state: &SourceContext) -> Result<usize, StorageE
     let mut decided = 0;
     for (provider, account_label, call_id) in keys {
         let mut receipt = Receipt::default();
-        let mut tx = state.store.begin_write().await?;
+        let mut tx = state.intake.begin().await?;
         let Some(mut call) = state
             .store
             .lock_call_by_key(tx.conn(), &provider, &account_label, &call_id)
@@ -245,7 +240,7 @@ pub async fn settle_quiet_calls(state: &SourceContext) -> Result<usize, StorageE
         else {
             continue;
         };
-        decide(state, tx.conn(), &mut call, true, &mut receipt).await?;
+        decide(state, &mut tx, &mut call, true, &mut receipt).await?;
         tx.commit().await?;
         decided += receipt.appeals.len() + receipt.hidden;
         account(state, Some(&provider), &receipt);
