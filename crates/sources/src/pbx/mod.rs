@@ -29,6 +29,65 @@ pub use leadgate_domain::call::{
     is_hidden_number, CallEvent, CallRecord, CallState, Direction, EventKind, Outcome,
 };
 
+/// One cloud PBX's webhook dialect, configured for one account: how its
+/// requests are verified and turned into provider-neutral call events. The
+/// webhook endpoint and the call assembly know nothing else of a provider.
+pub trait Provider: Send + Sync {
+    /// `CallEvent::provider` of this account's events.
+    fn provider(&self) -> &str;
+    /// `CallEvent::account` of this account's events.
+    fn account(&self) -> &str;
+    fn handle(&self, req: &WebhookRequest<'_>) -> Result<ProviderReply, PbxError>;
+}
+
+impl Provider for mango::MangoConfig {
+    fn provider(&self) -> &str {
+        mango::PROVIDER
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn handle(&self, req: &WebhookRequest<'_>) -> Result<ProviderReply, PbxError> {
+        mango::handle(self, req)
+    }
+}
+
+impl Provider for zadarma::ZadarmaConfig {
+    fn provider(&self) -> &str {
+        zadarma::PROVIDER
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn handle(&self, req: &WebhookRequest<'_>) -> Result<ProviderReply, PbxError> {
+        zadarma::handle(self, req)
+    }
+}
+
+impl Provider for megafon::MegafonConfig {
+    fn provider(&self) -> &str {
+        megafon::PROVIDER
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn handle(&self, req: &WebhookRequest<'_>) -> Result<ProviderReply, PbxError> {
+        megafon::handle(self, req)
+    }
+}
+
+impl Provider for generic::GenericConfig {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn handle(&self, req: &WebhookRequest<'_>) -> Result<ProviderReply, PbxError> {
+        generic::handle(self, req)
+    }
+}
+
 /// A webhook request as the HTTP layer received it, provider-neutral.
 ///
 /// Borrowed so that the HTTP layer does not have to copy the body; all

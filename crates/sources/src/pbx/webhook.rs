@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::task::JoinHandle;
 
-use super::{generic, mango, megafon, zadarma, PbxError, ProviderReply, WebhookRequest};
+use super::{megafon, PbxError, Provider, ProviderReply, WebhookRequest};
 use crate::{Source, SourceContext};
 use leadgate_domain::appeal::{ContactKey, ContactKind};
 use leadgate_domain::contact::Phone;
@@ -76,21 +76,18 @@ async fn hook_rest(
     dispatch(state, provider, name, rest, request).await
 }
 
-/// Which configured account a URL names.
-enum Account<'a> {
-    Mango(&'a mango::MangoConfig),
-    Zadarma(&'a zadarma::ZadarmaConfig),
-    Megafon(&'a megafon::MegafonConfig),
-    Generic(&'a generic::GenericConfig),
-}
-
-fn find_account<'a>(state: &'a SourceContext, provider: &str, name: &str) -> Option<Account<'a>> {
+/// The provider dialect of the configured account a URL names.
+fn find_account<'a>(
+    state: &'a SourceContext,
+    provider: &str,
+    name: &str,
+) -> Option<&'a dyn Provider> {
     let pbx = &state.settings.pbx;
     match provider {
-        "mango" => pbx.mango.get(name).map(|a| Account::Mango(&a.config)),
-        "zadarma" => pbx.zadarma.get(name).map(|a| Account::Zadarma(&a.config)),
-        "megafon" => pbx.megafon.get(name).map(|a| Account::Megafon(&a.config)),
-        "generic" => pbx.generic.get(name).map(|a| Account::Generic(&a.config)),
+        "mango" => pbx.mango.get(name).map(|a| &a.config as &dyn Provider),
+        "zadarma" => pbx.zadarma.get(name).map(|a| &a.config as &dyn Provider),
+        "megafon" => pbx.megafon.get(name).map(|a| &a.config as &dyn Provider),
+        "generic" => pbx.generic.get(name).map(|a| &a.config as &dyn Provider),
         _ => None,
     }
 }
@@ -129,7 +126,7 @@ async fn dispatch(
 async fn respond(
     state: &SourceContext,
     endpoint: &str,
-    account: Account<'_>,
+    account: &dyn Provider,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -150,24 +147,8 @@ async fn respond(
             .and_then(|v| v.to_str().ok()),
         body,
     };
-    let (provider, account_label, handled) = match account {
-        Account::Mango(c) => (mango::PROVIDER, c.account.as_str(), mango::handle(c, &req)),
-        Account::Zadarma(c) => (
-            zadarma::PROVIDER,
-            c.account.as_str(),
-            zadarma::handle(c, &req),
-        ),
-        Account::Megafon(c) => (
-            megafon::PROVIDER,
-            c.account.as_str(),
-            megafon::handle(c, &req),
-        ),
-        Account::Generic(c) => (
-            c.provider.as_str(),
-            c.account.as_str(),
-            generic::handle(c, &req),
-        ),
-    };
+    let (provider, account_label) = (account.provider(), account.account());
+    let handled = account.handle(&req);
     let reply = match handled {
         Ok(reply) => reply,
         Err(e) => return refusal(state, endpoint, e).await,
