@@ -101,7 +101,8 @@ async fn an_invalid_phone_is_kept_flagged_and_never_matched() {
         "raw text kept"
     );
     let stored = app.store.appeal(id).await.unwrap().unwrap();
-    let rejected = stored.decision.unwrap()["rejected_contact_points"].clone();
+    let decision = serde_json::to_value(stored.decision.unwrap()).unwrap();
+    let rejected = decision["rejected_contact_points"].clone();
     assert_eq!(rejected.as_array().unwrap().len(), 2, "{rejected}");
     assert_eq!(rejected[0]["field"], "contact.phones[0]");
 }

@@ -32,6 +32,7 @@ async fn stored_decision(app: &TestApp, appeal: &Value) -> Value {
         .unwrap()
         .unwrap()
         .decision
+        .map(|d| serde_json::to_value(d).unwrap())
         .unwrap()
 }
 

@@ -14,6 +14,8 @@ use crate::pipeline::{Pipeline, Resolution};
 use leadgate_domain::appeal::{AppealStatus, AppealView, ContactKey, ContactKind};
 use leadgate_domain::client::Client;
 use leadgate_domain::contact::Region;
+use leadgate_domain::decision::{AppealDecision, DecisionRecord, ReviewNote};
+use leadgate_domain::dedup::{DecisionKind, Evidence};
 use leadgate_store::{MovedRecords, NewAuditEntry, ReviewRow, StorageError, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,7 @@ pub struct Candidate {
     pub client: Client,
     /// The matcher's evidence about this candidate, as it recorded it.
     #[schema(value_type = Vec<Object>)]
-    pub evidence: Vec<serde_json::Value>,
+    pub evidence: Vec<Evidence>,
     /// The appeal's contact points that this client has too.
     pub matched: Vec<KeyView>,
     /// The matcher's field names for this candidate (`phone`, `email`, `name`, ...).
@@ -146,24 +148,20 @@ async fn item_view(
         .await?
         .ok_or_else(|| StorageError::Corrupt(format!("review item {} without appeal", row.id)))?;
     let keys = appeal.contact.normalize(region).keys;
-    let decision = appeal.decision.clone().unwrap_or_default();
-    let evidence: Vec<serde_json::Value> = decision
-        .get("evidence")
-        .and_then(|e| e.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let reason = decision
-        .get("reason")
-        .and_then(|r| r.as_str())
-        .map(str::to_string);
+    let (evidence, reason) = match &appeal.decision {
+        Some(AppealDecision::Decided(d)) => {
+            (d.evidence.clone().unwrap_or_default(), d.reason.clone())
+        }
+        Some(AppealDecision::NotALead(_)) | None => (Vec::new(), None),
+    };
     let mut candidates: Vec<Candidate> = Vec::new();
     for named in &row.candidates {
         let Some(live) = store.live_client_id(*named).await? else {
             continue;
         };
-        let about: Vec<serde_json::Value> = evidence
+        let about: Vec<Evidence> = evidence
             .iter()
-            .filter(|e| e.get("client_id").and_then(|c| c.as_i64()) == Some(*named))
+            .filter(|e| e.client_id == *named)
             .cloned()
             .collect();
         if let Some(existing) = candidates.iter_mut().find(|c| c.client.id == live) {
@@ -203,8 +201,8 @@ async fn item_view(
         let mut fields: Vec<String> = c
             .evidence
             .iter()
-            .filter(|e| e.get("weight").and_then(|w| w.as_f64()).unwrap_or(1.0) > 0.0)
-            .filter_map(|e| e.get("field").and_then(|f| f.as_str()).map(str::to_string))
+            .filter(|e| e.weight > 0.0)
+            .map(|e| e.field.as_str().to_string())
             .chain(c.matched.iter().map(|k| k.kind.as_str().to_string()))
             .collect();
         fields.sort();
@@ -254,12 +252,27 @@ pub async fn decide(
     }
     let keys = appeal.contact.normalize(pipeline.settings().region()).keys;
     pipeline.lock_contact_keys(tx.conn(), &keys).await?;
-    let mut record = appeal.decision.clone().unwrap_or_else(|| json!({}));
-    record["review"] = json!({
-        "item_id": item_id,
-        "action": action.name(),
-        "by": actor,
-        "at": Utc::now(),
+    let mut record = match appeal.decision.clone() {
+        Some(AppealDecision::Decided(d)) => d,
+        // The pipeline records its decision when it sends an appeal to
+        // review, so this is an appeal somebody reset by hand.
+        None => DecisionRecord {
+            reason: None,
+            ..DecisionRecord::without_matcher(DecisionKind::Review, &[], "")
+        },
+        Some(AppealDecision::NotALead(_)) => {
+            return Err(StorageError::Corrupt(format!(
+                "appeal {} is waiting for review but was rejected as not a lead",
+                appeal.id
+            ))
+            .into())
+        }
+    };
+    record.review = Some(ReviewNote {
+        item_id,
+        action: action.name().to_string(),
+        by: actor.to_string(),
+        at: Utc::now(),
     });
     let before_appeal =
         json!({"status": appeal.status.as_str(), "client_id": null, "interest_id": null});
@@ -298,7 +311,7 @@ pub async fn decide(
                 "appeal": before_appeal,
                 "client": store.client_snapshot(tx.conn(), *client_id).await?,
             });
-            record["kind"] = json!(leadgate_domain::dedup::DecisionKind::ExistingClient);
+            record.kind = DecisionKind::ExistingClient;
             let done = pipeline
                 .route_decided(
                     tx.conn(),
@@ -318,7 +331,7 @@ pub async fn decide(
             (before, after, done.status, done.client_id, done.interest_id)
         }
         ReviewAction::NewClient {} => {
-            record["kind"] = json!(leadgate_domain::dedup::DecisionKind::NewClient);
+            record.kind = DecisionKind::NewClient;
             let done = pipeline
                 .route_decided(tx.conn(), &appeal, &keys, Resolution::NewClient, record)
                 .await?;
@@ -346,7 +359,7 @@ pub async fn decide(
                     AppealStatus::Spam,
                     None,
                     None,
-                    &record,
+                    record.into(),
                 )
                 .await?;
             let after = json!({"appeal": {"status": AppealStatus::Spam.as_str(), "client_id": null, "interest_id": null}});

@@ -10,6 +10,7 @@ use crate::contact::{
     extract_phones, Email, Phone, PhoneError, Region, TelegramUserId, TelegramUsername, VkId,
     VkScreenName,
 };
+use crate::decision::AppealDecision;
 
 /// Where an appeal came from. The `source` string narrows it down (which form,
 /// which mailbox, which bot).
@@ -264,7 +265,7 @@ pub struct Appeal {
     pub status: AppealStatus,
     pub client_id: Option<i64>,
     pub interest_id: Option<i64>,
-    pub decision: Option<serde_json::Value>,
+    pub decision: Option<AppealDecision>,
     pub intent: Intent,
 }
 
@@ -477,25 +478,15 @@ pub struct AppealView {
 
 impl From<Appeal> for AppealView {
     fn from(appeal: Appeal) -> Self {
-        let decision = appeal.decision.as_ref().and_then(|d| {
-            let kind: crate::dedup::DecisionKind =
-                serde_json::from_value(d.get("kind")?.clone()).ok()?;
-            let matched_on = d
-                .get("matched_on")
-                .and_then(|m| m.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let score = d.get("score").and_then(|s| s.as_f64());
-            Some(DecisionView {
-                kind,
-                matched_on,
-                score,
-            })
-        });
+        // A mail rejection has no matcher's verdict to show.
+        let decision = match appeal.decision {
+            Some(AppealDecision::Decided(d)) => Some(DecisionView {
+                kind: d.kind,
+                matched_on: d.matched_on,
+                score: d.score.flatten(),
+            }),
+            Some(AppealDecision::NotALead(_)) | None => None,
+        };
         AppealView {
             id: appeal.id,
             status: appeal.status,

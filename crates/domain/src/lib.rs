@@ -9,6 +9,7 @@ pub mod call;
 pub mod client;
 pub mod config;
 pub mod contact;
+pub mod decision;
 pub mod dedup;
 pub mod interest;
 pub mod org;

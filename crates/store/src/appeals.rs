@@ -3,6 +3,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{from_ms, now_ms, to_ms, Result, StorageError, Store};
 use leadgate_domain::appeal::{Appeal, AppealStatus, Channel, NewAppeal};
+use leadgate_domain::decision::AppealDecision;
 
 /// The answer intake gives a channel: the appeal's id, and whether this call
 /// stored it or it was already there (a redelivery).
@@ -57,11 +58,21 @@ fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
         client_id: row.try_get("client_id")?,
         interest_id: row.try_get("interest_id")?,
         decision: decision
-            .map(|d| serde_json::from_str(&d))
+            .map(|d| decode_decision(&d))
             .transpose()
             .map_err(|_| corrupt("decision"))?,
         intent: serde_json::from_str(&intent).map_err(|_| corrupt("intent"))?,
     })
+}
+
+/// `appeals.decision` as stored; the one place that writes it.
+pub(crate) fn encode_decision(decision: &AppealDecision) -> String {
+    decision.to_json()
+}
+
+/// `appeals.decision` as stored; the one place that reads it.
+fn decode_decision(stored: &str) -> serde_json::Result<AppealDecision> {
+    serde_json::from_str(stored)
 }
 
 /// Stores one appeal unless (source, external_id) is already there.
@@ -77,7 +88,7 @@ pub async fn insert_appeal_as(
     conn: &mut AnyConnection,
     appeal: &NewAppeal,
     status: AppealStatus,
-    decision: Option<&serde_json::Value>,
+    decision: Option<&AppealDecision>,
 ) -> Result<AcceptedAppeal> {
     let processed_at = (status != AppealStatus::Pending).then(now_ms);
     let inserted: Option<AnyRow> = bind_appeal(sqlx::query(
@@ -90,7 +101,7 @@ pub async fn insert_appeal_as(
         now_ms(),
     )
     .bind(status.as_str())
-    .bind(decision.map(|d| d.to_json()))
+    .bind(decision.map(encode_decision))
     .bind(processed_at)
     .fetch_optional(&mut *conn)
     .await?;
@@ -281,7 +292,7 @@ impl Store {
         status: AppealStatus,
         client_id: Option<i64>,
         interest_id: Option<i64>,
-        decision: &serde_json::Value,
+        decision: AppealDecision,
     ) -> Result<()> {
         self.finish_appeals(
             conn,
@@ -290,7 +301,7 @@ impl Store {
                 status,
                 client_id,
                 interest_id,
-                decision: decision.clone(),
+                decision,
                 processed_at_ms: now_ms(),
             }],
         )

@@ -11,6 +11,7 @@ use super::appeals::Json;
 use super::{param, placeholders, Backend, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, ContactKey};
 use leadgate_domain::client::ClientKind;
+use leadgate_domain::decision::AppealDecision;
 
 /// Parameters per statement stay well below SQLite's limit (32,766) and
 /// PostgreSQL's (65,535); rows per statement are capped for plan size.
@@ -60,7 +61,7 @@ pub struct FinishedRow {
     pub status: AppealStatus,
     pub client_id: Option<i64>,
     pub interest_id: Option<i64>,
-    pub decision: serde_json::Value,
+    pub decision: AppealDecision,
     pub processed_at_ms: i64,
 }
 
@@ -187,7 +188,7 @@ impl Store {
                     .bind(r.status.as_str())
                     .bind(r.client_id)
                     .bind(r.interest_id)
-                    .bind(r.decision.to_json())
+                    .bind(super::appeals::encode_decision(&r.decision))
                     .bind(r.processed_at_ms);
             }
             q.execute(&mut *conn).await?;

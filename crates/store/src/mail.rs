@@ -5,6 +5,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{now_ms, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, NewAppeal};
+use leadgate_domain::decision::AppealDecision;
 
 /// Where one folder of one mailbox was read up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct MailItem {
     pub appeal: NewAppeal,
     /// `Pending` for a lead, `Rejected` for mail that is kept but is no lead.
     pub status: AppealStatus,
-    pub decision: Option<serde_json::Value>,
+    pub decision: Option<AppealDecision>,
     /// The message's own Message-ID, so that replies to it find the thread.
     pub message_id: Option<String>,
 }

@@ -16,6 +16,7 @@ use sqlx::AnyConnection;
 
 use super::{Deferred, Pipeline, Processed};
 use leadgate_domain::appeal::{Appeal, AppealStatus, CallDirection, CallOutcome, Intent};
+use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{Decision, DecisionKind};
 use leadgate_store::{to_ms, CallInteraction, NewFeedEntry, NewTask, StorageError};
 
@@ -68,7 +69,7 @@ pub(super) async fn before_client(
     conn: &mut AnyConnection,
     appeal: &Appeal,
     decision: &Decision,
-    record: &serde_json::Value,
+    record: &DecisionRecord,
 ) -> Result<Option<Processed>, StorageError> {
     let call = facts(appeal)?;
     if call.direction != CallDirection::Outbound {
@@ -85,8 +86,8 @@ pub(super) async fn before_client(
         _ => "outgoing call to a number that is not a client's",
     };
     let mut record = record.clone();
-    record["reason"] = json!(reason);
-    record["client_id"] = json!(decision.client_id);
+    record.reason = Some(reason.to_string());
+    record.client_id = Some(decision.client_id);
     p.store
         .finish_appeal(
             conn,
@@ -94,7 +95,7 @@ pub(super) async fn before_client(
             AppealStatus::Rejected,
             decision.client_id,
             None,
-            &record,
+            record.into(),
         )
         .await?;
     Ok(Some(Processed {

@@ -23,6 +23,7 @@ use crate::outbox::{Outbox, ProcessedAppeal};
 use crate::settings::CoreSettings as Settings;
 use leadgate_domain::appeal::{Appeal, AppealStatus, ContactKey, Intent, NormalizedContact};
 use leadgate_domain::client::ClientKind;
+use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{DecisionKind, Probe};
 use leadgate_domain::routing::Router;
 use leadgate_store::{
@@ -357,7 +358,11 @@ impl Pipeline {
         if let Some((interest_id, client_id)) = claim.prior_effect {
             // Processed before, but its status was not recorded (restored
             // backup, manual reset): keep what it did, do nothing again.
-            let record = json!({"kind": DecisionKind::ExistingClient, "reason": "already processed", "matched_on": []});
+            let record = DecisionRecord::without_matcher(
+                DecisionKind::ExistingClient,
+                &[],
+                "already processed",
+            );
             later.finished(finished(
                 appeal.id,
                 AppealStatus::Linked,
@@ -388,19 +393,7 @@ impl Pipeline {
             prefetched,
         )
         .await?;
-        let mut record = json!({
-            "kind": decision.kind,
-            "matched_on": decision.matched_on,
-            "score": decision.score,
-            "candidates": decision.candidates,
-            "scores": decision.scores,
-            "evidence": decision.evidence,
-            "reason": decision.reason,
-            "rejected_contact_points": contact.rejected,
-        });
-        if let Some(name) = &decision.new_person {
-            record["new_person"] = json!(name);
-        }
+        let record = DecisionRecord::matched(&decision, &contact.rejected);
         if matches!(appeal.intent, Intent::Call { .. }) {
             if let Some(done) = calls::before_client(self, conn, appeal, &decision, &record).await?
             {
@@ -459,7 +452,7 @@ impl Pipeline {
         appeal: &Appeal,
         keys: &[ContactKey],
         resolution: Resolution,
-        record: serde_json::Value,
+        record: DecisionRecord,
     ) -> Result<Processed, StorageError> {
         let mut later = Deferred::default();
         let processed = self
@@ -476,7 +469,7 @@ impl Pipeline {
         appeal: &Appeal,
         keys: &[ContactKey],
         resolution: Resolution,
-        mut record: serde_json::Value,
+        mut record: DecisionRecord,
     ) -> Result<Processed, StorageError> {
         let (client_id, person_id, state) = match resolution {
             Resolution::Existing {
@@ -506,7 +499,7 @@ impl Pipeline {
         let (status, interest_id) = self
             .link_or_create_interest(conn, later, appeal, client_id, person_id, state)
             .await?;
-        record["client_id"] = json!(client_id);
+        record.client_id = Some(Some(client_id));
         later.finished(finished(
             appeal.id,
             status,
@@ -780,11 +773,11 @@ impl Pipeline {
         let summary = format!("Ответ ({}): {}", appeal.channel, appeal_summary(appeal));
         later.feed(appeal_entry(interest.id, appeal, "message", summary));
         self.store.touch_interest(conn, interest.id).await?;
-        let record = json!({
-            "kind": DecisionKind::ExistingClient,
-            "matched_on": ["thread"],
-            "reason": "a reply in a known thread",
-        });
+        let record = DecisionRecord::without_matcher(
+            DecisionKind::ExistingClient,
+            &["thread"],
+            "a reply in a known thread",
+        );
         later.finished(finished(
             appeal.id,
             AppealStatus::Linked,
@@ -824,14 +817,14 @@ fn finished(
     status: AppealStatus,
     client_id: Option<i64>,
     interest_id: Option<i64>,
-    decision: serde_json::Value,
+    decision: DecisionRecord,
 ) -> FinishedRow {
     FinishedRow {
         appeal_id,
         status,
         client_id,
         interest_id,
-        decision,
+        decision: decision.into(),
         processed_at_ms: now_ms(),
     }
 }

@@ -11,6 +11,7 @@ use super::settings::MailboxSettings;
 use leadgate_domain::appeal::{
     AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal,
 };
+use leadgate_domain::decision::{NotALead, RejectionReason};
 use leadgate_store::{MailItem, StorageError, Store};
 
 pub struct Fetched<'a> {
@@ -83,7 +84,7 @@ pub async fn to_item(
                 },
                 status: AppealStatus::Rejected,
                 decision: Some(
-                    json!({"kind": "not_a_lead", "mail_kind": "unparsed", "reason": e.to_string()}),
+                    NotALead::new("unparsed", Some(RejectionReason::Text(e.to_string()))).into(),
                 ),
                 message_id: None,
             });
@@ -188,11 +189,13 @@ fn build(
     } else {
         (
             AppealStatus::Rejected,
-            Some(json!({
-                "kind": "not_a_lead",
-                "mail_kind": mail.kind.as_str(),
-                "reason": mail.kind.reason(),
-            })),
+            Some(
+                NotALead::new(
+                    mail.kind.as_str(),
+                    mail.kind.reason().cloned().map(RejectionReason::Header),
+                )
+                .into(),
+            ),
         )
     };
     MailItem {

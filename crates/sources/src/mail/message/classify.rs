@@ -2,9 +2,9 @@
 //! become an appeal and must never get an automatic answer), and records
 //! which header decided it so an operator can see why.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+
+pub use leadgate_domain::decision::KindReason;
 
 use super::form_mail::FormSubmission;
 use super::rules::{split_address, MailRules};
@@ -74,26 +74,11 @@ impl MailKind {
     }
 }
 
-/// The header (or pseudo-header such as `Subject`) that decided the kind,
-/// with the value that matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindReason {
-    pub header: String,
-    pub value: String,
-}
-
-impl KindReason {
-    fn new(header: &str, value: &str) -> Self {
-        Self {
-            header: header.to_owned(),
-            value: cap_owned(&collapse_ws(value), MAX_REASON_VALUE_BYTES),
-        }
-    }
-}
-
-impl fmt::Display for KindReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.header, self.value)
+/// Capped so that a hostile header cannot bloat the stored reason.
+fn kind_reason(header: &str, value: &str) -> KindReason {
+    KindReason {
+        header: header.to_owned(),
+        value: cap_owned(&collapse_ws(value), MAX_REASON_VALUE_BYTES),
     }
 }
 
@@ -138,7 +123,7 @@ pub(crate) fn classify(rules: &MailRules, input: &ClassifyInput<'_>) -> MailKind
     if let Some(from) = input.from_email {
         if let Some(matched) = rules.own_match(from) {
             return MailKind::OwnAddress {
-                reason: KindReason::new("From", &format!("{from} ({matched})")),
+                reason: kind_reason("From", &format!("{from} ({matched})")),
             };
         }
     }
@@ -148,7 +133,7 @@ pub(crate) fn classify(rules: &MailRules, input: &ClassifyInput<'_>) -> MailKind
     for name in ["List-Id", "List-Unsubscribe", "List-Post"] {
         if let Some(value) = input.header(name).filter(|v| !v.trim().is_empty()) {
             return MailKind::MailingList {
-                reason: KindReason::new(name, value),
+                reason: kind_reason(name, value),
             };
         }
     }
@@ -159,7 +144,7 @@ pub(crate) fn classify(rules: &MailRules, input: &ClassifyInput<'_>) -> MailKind
         let v = lower(value.trim());
         if matches!(v.as_str(), "bulk" | "junk" | "list") {
             return MailKind::AutoReply {
-                reason: KindReason::new("Precedence", value),
+                reason: kind_reason("Precedence", value),
             };
         }
     }
@@ -170,13 +155,13 @@ fn bounce_reason(input: &ClassifyInput<'_>) -> Option<KindReason> {
     if input.content_type == Some("multipart/report")
         && input.report_type == Some("delivery-status")
     {
-        return Some(KindReason::new(
+        return Some(kind_reason(
             "Content-Type",
             "multipart/report; report-type=delivery-status",
         ));
     }
     if let Some(value) = input.header("X-Failed-Recipients") {
-        return Some(KindReason::new("X-Failed-Recipients", value));
+        return Some(kind_reason("X-Failed-Recipients", value));
     }
     let from = input.from_email?;
     let (local, _) = split_address(from)?;
@@ -185,7 +170,7 @@ fn bounce_reason(input: &ClassifyInput<'_>) -> Option<KindReason> {
         local.as_str(),
         "mailer-daemon" | "postmaster" | "mailer_daemon"
     )
-    .then(|| KindReason::new("From", from))
+    .then(|| kind_reason("From", from))
 }
 
 fn auto_reply_reason(input: &ClassifyInput<'_>) -> Option<KindReason> {
@@ -193,14 +178,14 @@ fn auto_reply_reason(input: &ClassifyInput<'_>) -> Option<KindReason> {
     if let Some(value) = input.header("Auto-Submitted") {
         let token = lower(value.split(';').next().unwrap_or_default().trim());
         if !token.is_empty() && token != "no" {
-            return Some(KindReason::new("Auto-Submitted", value));
+            return Some(kind_reason("Auto-Submitted", value));
         }
     }
     // Read receipts (MDN) are machine answers, not delivery failures.
     if input.content_type == Some("multipart/report")
         && input.report_type == Some("disposition-notification")
     {
-        return Some(KindReason::new(
+        return Some(kind_reason(
             "Content-Type",
             "multipart/report; report-type=disposition-notification",
         ));
@@ -211,17 +196,17 @@ fn auto_reply_reason(input: &ClassifyInput<'_>) -> Option<KindReason> {
         if let Some(value) = input.header(name) {
             let v = lower(value.trim());
             if v != "no" && v != "false" && v != "0" {
-                return Some(KindReason::new(name, value));
+                return Some(kind_reason(name, value));
             }
         }
     }
     if let Some(value) = input.header("Precedence") {
         if lower(value.trim()) == "auto_reply" {
-            return Some(KindReason::new("Precedence", value));
+            return Some(kind_reason("Precedence", value));
         }
     }
     if is_auto_reply_subject(input.subject) {
-        return Some(KindReason::new("Subject", input.subject));
+        return Some(kind_reason("Subject", input.subject));
     }
     None
 }
