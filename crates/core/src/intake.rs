@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use leadgate_domain::appeal::NewAppeal;
 use leadgate_domain::appeal::{AppealStatus, Channel};
+use leadgate_domain::decision::AppealDecision;
 use leadgate_store::{AcceptedAppeal, StorageError, Store, WriteTx};
 use sqlx::AnyConnection;
 
@@ -118,7 +119,7 @@ impl Accepting {
         &mut self,
         appeal: &NewAppeal,
         status: AppealStatus,
-        decision: Option<&serde_json::Value>,
+        decision: Option<&AppealDecision>,
     ) -> Result<AcceptedAppeal, StorageError> {
         let accepted =
             leadgate_store::insert_appeal_as(self.tx.conn(), appeal, status, decision).await?;
