@@ -2,8 +2,7 @@
 //! a free loopback port, an aiosmtpd sink for outgoing mail, and the daemon
 //! (in process, or as a `leadgate run` child for the crash test).
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 use std::net::TcpListener;

@@ -1,8 +1,7 @@
 //! The matching engine inside the real pipeline, on the backend named by
 //! LEADGATE_TEST_DB (sqlite by default, or postgres).
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 use serde_json::{json, Value};

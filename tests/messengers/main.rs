@@ -1,8 +1,7 @@
 //! Messenger channels against local fakes of the Telegram Bot API and the VK API.
 //! Runs on the backend named by LEADGATE_TEST_DB.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 mod fakes;

@@ -2,8 +2,7 @@
 //! providers document them) posted to the running daemon, on the backend
 //! named by LEADGATE_TEST_DB.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 use std::time::Duration;

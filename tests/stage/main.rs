@@ -3,8 +3,7 @@
 //! Завершено успешно; the lost path; refusals; idempotent ERP events;
 //! colours and the overdue sweeper; who sees what.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 // The shared Chromium harness; not every helper in it is used here.

@@ -1,6 +1,13 @@
-//! The one test harness: `spawn_app()` starts a real daemon on port 0 against a
-//! fresh database of the backend named by `LEADGATE_TEST_DB` (sqlite by default,
-//! or postgres on 127.0.0.1:5432).
+//! The one test harness, shared by every suite through
+//! `#[path = "../helpers/mod.rs"] mod helpers;` (this folder has no `main.rs`,
+//! so Cargo does not build it as a test target of its own).
+//!
+//! `spawn_app()` starts a real daemon on port 0 against a fresh database of the
+//! backend named by `LEADGATE_TEST_DB` (sqlite by default, or postgres on
+//! 127.0.0.1:5432).
+
+// Each suite uses its own part of the harness.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
