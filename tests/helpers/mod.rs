@@ -182,6 +182,18 @@ impl TestApp {
         (status, body)
     }
 
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Waits until the pipeline has processed the appeal and returns it.
     pub async fn processed_appeal(&self, id: i64) -> Value {
         eventually(&format!("appeal {id} to be processed"), async || {

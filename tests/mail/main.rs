@@ -535,17 +535,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
     assert!(recipients
         .iter()
         .all(|(r,)| !r.contains("client5.ru") && !r.contains("client6.ru")));
-    let (_, metrics) = (
-        0,
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text"),
-    );
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("leadgate_mail_messages_total{mailbox=\"sales\",kind=\"bounce\"} 1"),
         "{metrics}"
@@ -737,15 +727,7 @@ Message-ID: <8bit@eight.ru>\r\n\r\nbody\r\n"
     })
     .await;
     assert_eq!(state, "login_refused", "{ready}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("leadgate_mail_mailbox_up{mailbox=\"broken\"} 0"),
         "{metrics}"

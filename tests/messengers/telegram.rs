@@ -236,10 +236,7 @@ async fn bad_input_is_refused_or_kept_raw_never_500() {
         2
     );
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
-    let (_, metrics) = {
-        let r = app.client.get(app.url("/metrics")).send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("reason=\"unknown_update\"} 1"),
         "{metrics}"

@@ -752,15 +752,7 @@ async fn hidden_numbers_are_kept_and_counted_but_never_matched() {
     );
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM clients").await, 0);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"leadgate_pbx_events_total{provider="zadarma",kind="hidden_number"} 1"#),
         "{metrics}"
