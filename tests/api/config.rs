@@ -1,18 +1,10 @@
-use leadgate::settings::{load_from_str, ConfigError};
+use leadgate::settings::load_from_str;
 
-use crate::helpers::shipped_config;
-
-fn problems(toml: &str, env: Vec<(String, String)>) -> Vec<String> {
-    match load_from_str(toml, env) {
-        Ok(_) => Vec::new(),
-        Err(ConfigError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
-        Err(e) => vec![e.to_string()],
-    }
-}
+use crate::helpers::{config_problems, shipped_config};
 
 #[test]
 fn the_shipped_config_is_valid() {
-    assert!(problems(&shipped_config(), vec![]).is_empty());
+    assert!(config_problems(&shipped_config(), vec![]).is_empty());
 }
 
 #[test]
@@ -42,7 +34,7 @@ stages = []
 [surprise]
 x = 1
 "#;
-    let p = problems(toml, vec![]);
+    let p = config_problems(toml, vec![]);
     let joined = p.join("\n");
     for expected in [
         "server.colour: unknown key",
@@ -87,7 +79,7 @@ fn environment_overrides_and_secret_files() {
     assert_eq!(s.api.tokens[0].token.expose(), "from-a-file-0123456789");
     assert_eq!(format!("{:?}", s.api.tokens[0].token), "Secret(***)");
 
-    let p = problems(
+    let p = config_problems(
         "[api]\ntokens = [{ name = \"x\", token_file = \"/no/such/file\" }]\n",
         vec![],
     );

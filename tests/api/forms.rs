@@ -125,15 +125,7 @@ async fn a_filled_honeypot_is_dropped_silently() {
     let resp = post_form(&app, "name=Bot&phone=89120000000&website=http://spam").await;
     assert_eq!(resp.status().as_u16(), 200);
     assert!(app.store.appeal(1).await.unwrap().is_none());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("reason=\"honeypot\""), "{metrics}");
 }
 

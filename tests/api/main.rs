@@ -1,3 +1,4 @@
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 mod appeals;

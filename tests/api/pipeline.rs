@@ -10,7 +10,10 @@ use leadgate::storage::Store;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use crate::helpers::{appeal, fresh_db, spawn_app_without_pipeline, test_db, TestDb, TOKEN};
+use crate::helpers::{
+    appeal, eventually, free_port, fresh_db, scalar, spawn_app_without_pipeline, test_db, TestDb,
+    TOKEN,
+};
 
 fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeline {
     Services::new(&settings).expect("valid scenarios").pipeline(
@@ -18,11 +21,6 @@ fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeli
         Arc::new(Metrics::new()),
         Arc::new(Notify::new()),
     )
-}
-
-async fn scalar(store: &Store, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(store.pool()).await.unwrap();
-    n
 }
 
 /// Every appeal has exactly one "appeal" entry in some interest's feed.
@@ -159,14 +157,6 @@ async fn replaying_a_processed_appeal_changes_nothing() {
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM clients").await, 1);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_daemon(db_url: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_leadgate"))
         .args([
@@ -184,19 +174,15 @@ fn start_daemon(db_url: &str, port: u16) -> Child {
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = client
+    eventually("the daemon to be ready", async || {
+        let r = client
             .get(format!("http://127.0.0.1:{port}/readyz"))
             .send()
             .await
-        {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("daemon did not become ready");
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -262,18 +248,15 @@ async fn sigkill_in_the_middle_of_a_stream_loses_no_acknowledged_appeal() {
     let mut settings = crate::helpers::test_settings(&db);
     settings.database.url = db.url.clone();
     let store = Store::connect(&settings.database).await.unwrap();
-    for _ in 0..600 {
-        if scalar(
+    eventually("the restarted daemon to process the backlog", async || {
+        let pending = scalar(
             &store,
             "SELECT COUNT(*) FROM appeals WHERE status = 'pending'",
         )
-        .await
-            == 0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .await;
+        (pending == 0).then_some(())
+    })
+    .await;
     for id in &acked {
         let a = store
             .appeal(*id)

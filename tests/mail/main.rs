@@ -2,18 +2,16 @@
 //! a free loopback port, an aiosmtpd sink for outgoing mail, and the daemon
 //! (in process, or as a `leadgate run` child for the crash test).
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_imap::Client;
 use futures_util::TryStreamExt;
-use helpers::{fresh_db, spawn_app_with, TestApp};
+use helpers::{eventually, free_port, fresh_db, listening, spawn_app_with, TestApp};
 use leadgate::settings::{AfterAction, MailTls, MailboxSettings, Secret, Settings, SmtpSettings};
 use leadgate::sources::mail::message::FormSenderRule;
 use serde_json::Value;
@@ -22,14 +20,6 @@ use tokio::net::TcpStream;
 
 const USER: &str = "lead";
 const PASSWORD: &str = "secret";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn id_of(flag: &str, name: &str) -> u32 {
     let out = Command::new("id").arg(flag).arg(name).output().expect("id");
@@ -110,13 +100,9 @@ service imap-login {{
             .stderr(Stdio::null())
             .spawn()
             .expect("dovecot (scripts/test-deps installs dovecot-imapd)");
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Dovecot { port, dir, child }
+        let dovecot = Dovecot { port, dir, child };
+        listening("dovecot", port).await;
+        dovecot
     }
 
     pub async fn session(&self) -> async_imap::Session<TcpStream> {
@@ -222,13 +208,9 @@ impl SmtpSink {
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd (scripts/test-deps installs python3-aiosmtpd)");
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        SmtpSink { port, dir, child }
+        let sink = SmtpSink { port, dir, child };
+        listening("aiosmtpd", port).await;
+        sink
     }
 
     pub fn settings(&self) -> SmtpSettings {
@@ -276,16 +258,6 @@ fn mail(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) ->
          MIME-Version: 1.0\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
-}
-
-async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..1200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[derive(Debug, Clone)]
@@ -336,7 +308,7 @@ async fn appeals(store: &leadgate::storage::Store) -> Vec<Row_> {
 }
 
 async fn wait_appeals(app: &TestApp, n: usize) -> Vec<Row_> {
-    wait_until(&format!("{n} mail appeals"), async || {
+    eventually(&format!("{n} mail appeals"), async || {
         let all = appeals(&app.store).await;
         (all.len() >= n && all.iter().all(|a| a.status != "pending")).then_some(all)
     })
@@ -403,7 +375,7 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
     );
 
     // The acknowledgement and the manager's notification reach the SMTP server.
-    let ack = wait_until("the acknowledgement", async || {
+    let ack = eventually("the acknowledgement", async || {
         sink.messages()
             .into_iter()
             .find(|m| m.contains("ivan@client.ru") && m.contains("Auto-Submitted"))
@@ -416,7 +388,7 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
     );
     assert!(decoded.contains("свяжется с вами"), "{decoded}");
     assert!(ack.contains("In-Reply-To: <cp1251@client.ru>"), "{ack}");
-    wait_until("the manager's notification", async || {
+    eventually("the manager's notification", async || {
         sink.messages().into_iter().find(|m| {
             m.contains("To:")
                 && (m.contains("ivanova@example.ru") || m.contains("petrov@example.ru"))
@@ -439,7 +411,7 @@ async fn new_mail_becomes_an_appeal_and_is_acknowledged_once() {
         .await;
     let all = wait_appeals(&app, 2).await;
     assert_eq!(all[1].status, "linked");
-    wait_until("outbox drained", async || {
+    eventually("outbox drained", async || {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT status FROM mail_outbox")
             .fetch_all(app.store.pool())
             .await
@@ -543,12 +515,12 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
         assert!(decision["reason"].is_object(), "{decision}");
     }
     // Leads were acknowledged; machines never are.
-    wait_until("acknowledgements", async || {
+    eventually("acknowledgements", async || {
         let m = sink.messages();
         (m.iter().any(|m| m.contains("sergey@client4.ru"))).then_some(())
     })
     .await;
-    wait_until("outbox drained", async || {
+    eventually("outbox drained", async || {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT status FROM mail_outbox")
             .fetch_all(app.store.pool())
             .await
@@ -563,17 +535,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
     assert!(recipients
         .iter()
         .all(|(r,)| !r.contains("client5.ru") && !r.contains("client6.ru")));
-    let (_, metrics) = (
-        0,
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text"),
-    );
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("leadgate_mail_messages_total{mailbox=\"sales\",kind=\"bounce\"} 1"),
         "{metrics}"
@@ -619,7 +581,7 @@ async fn a_reply_threads_into_the_interest() {
     assert_eq!(all[1].interest_id, Some(interest));
     assert_eq!(all[1].status, "linked");
     // A reply to our acknowledgement threads back too.
-    let ack_id: String = wait_until("the acknowledgement", async || {
+    let ack_id: String = eventually("the acknowledgement", async || {
         sqlx::query_as::<_, (String,)>(
             "SELECT message_id FROM mail_outbox WHERE kind = 'acknowledgement' AND status = 'sent'",
         )
@@ -683,7 +645,7 @@ async fn uidvalidity_reset_takes_nothing_twice() {
     again.push(mail("p9@client.ru", "hello", "uv9@client.ru", "", "Ещё"));
     dovecot.append("Leads", &again).await;
     let all = wait_appeals(&app, 4).await;
-    let after: (i64, i64) = wait_until("the new cursor", async || {
+    let after: (i64, i64) = eventually("the new cursor", async || {
         let c: (i64, i64) = sqlx::query_as(
             "SELECT uid_validity, last_uid FROM mail_cursors WHERE mailbox = 'sales' AND folder = 'Leads'",
         )
@@ -756,7 +718,7 @@ Message-ID: <8bit@eight.ru>\r\n\r\nbody\r\n"
     assert_eq!(eight.subject.as_deref(), Some("Заявка"));
     // The mailbox that refuses login is reported, the other keeps working.
     let (_, ready) = app.get_json("/readyz").await;
-    let state = wait_until("the broken mailbox's state", async || {
+    let state = eventually("the broken mailbox's state", async || {
         let (_, ready) = app.get_json("/readyz").await;
         let s = ready["details"]["mail:broken"]["state"]
             .as_str()?
@@ -765,15 +727,7 @@ Message-ID: <8bit@eight.ru>\r\n\r\nbody\r\n"
     })
     .await;
     assert_eq!(state, "login_refused", "{ready}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("leadgate_mail_mailbox_up{mailbox=\"broken\"} 0"),
         "{metrics}"
@@ -847,7 +801,7 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
             url: db.url.clone(),
             ..Default::default()
         };
-        wait_until("the database", async || {
+        eventually("the database", async || {
             let store = leadgate::storage::Store::connect(&settings).await.ok()?;
             store.readiness().await.ok()?.then_some(store)
         })
@@ -860,7 +814,7 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
             .map(|(n,)| n as usize)
             .unwrap_or(0)
     };
-    let taken = wait_until("the first messages", async || {
+    let taken = eventually("the first messages", async || {
         let n = count().await;
         (n > 0).then_some(n)
     })
@@ -868,7 +822,7 @@ async fn killed_mid_fetch_and_restarted_takes_every_message_once() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let mut child = spawn_daemon(&config);
-    wait_until("every message", async || (count().await >= N).then_some(())).await;
+    eventually("every message", async || (count().await >= N).then_some(())).await;
     // Let a full pass run again: still nothing twice.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = child.kill();
@@ -949,7 +903,7 @@ async fn an_overdue_task_sends_one_reminder_to_its_manager() {
             .and_then(|p| p.subject().map(str::to_string))
             .unwrap_or_default()
     };
-    let reminder = wait_until("the reminder at the SMTP sink", async || {
+    let reminder = eventually("the reminder at the SMTP sink", async || {
         sink.messages()
             .into_iter()
             .find(|m| subject_of(m).starts_with("Напоминание: "))

@@ -1,27 +1,19 @@
 //! The matching engine inside the real pipeline, on the backend named by
 //! LEADGATE_TEST_DB (sqlite by default, or postgres).
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 use serde_json::{json, Value};
 
-use helpers::{appeal, spawn_app, TestApp};
+use helpers::{appeal, config_problems, scalar, spawn_app, TestApp};
 use leadgate::appeal::{ContactKey, ContactKind};
 use leadgate::client::ClientKind;
-use leadgate::settings::{load_from_str, ConfigError};
 use leadgate::storage::{ImportedClient, ImportedPerson};
 
 /// Posts an appeal and waits until the pipeline has processed it.
 async fn processed(app: &TestApp, ext: &str, contact: Value) -> Value {
-    let r: Value = app
-        .post_appeal(&appeal("crm", ext, contact))
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.processed_appeal(r["id"].as_i64().unwrap()).await
+    app.post_and_process(&appeal("crm", ext, contact)).await
 }
 
 /// The decision as stored with the appeal, evidence included.
@@ -299,10 +291,7 @@ async fn keys_of_clients_that_predate_matching_are_backfilled_at_start() {
         .await
         .unwrap();
     app.store.migrate().await.unwrap();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM match_keys")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let n = scalar(&app.store, "SELECT COUNT(*) FROM match_keys").await;
     assert!(n >= 2, "name keys and the domain: {n}");
     let colleague = processed(
         &app,
@@ -313,19 +302,12 @@ async fn keys_of_clients_that_predate_matching_are_backfilled_at_start() {
     assert_eq!(colleague["client_id"], first["client_id"]);
 }
 
-fn problems(toml: &str) -> Vec<String> {
-    match load_from_str(toml, Vec::<(String, String)>::new()) {
-        Ok(_) => Vec::new(),
-        Err(ConfigError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
-        Err(e) => vec![e.to_string()],
-    }
-}
-
 #[test]
 fn bad_matching_settings_are_named_by_key() {
-    let bad = problems(
+    let bad = config_problems(
         "[matching]\nauto_link_threshold = 5.0\nreview_threshold = 9.0\nmax_shared_clients = 0\n\
          [matching.weights]\nname_conflict = 3.0\nphone = 1e9\nsurname = 1.0\n",
+        vec![],
     );
     for key in [
         "matching.review_threshold",
@@ -336,13 +318,13 @@ fn bad_matching_settings_are_named_by_key() {
     ] {
         assert!(bad.iter().any(|p| p.starts_with(key)), "{key}: {bad:?}");
     }
-    let bad = problems("[matching]\nauto_link_threshold = \"high\"\n");
+    let bad = config_problems("[matching]\nauto_link_threshold = \"high\"\n", vec![]);
     assert!(
         bad.iter()
             .any(|p| p.starts_with("matching.auto_link_threshold")),
         "{bad:?}"
     );
-    assert!(problems("[matching]\nauto_link_threshold = 20.0\n").is_empty());
+    assert!(config_problems("[matching]\nauto_link_threshold = 20.0\n", vec![]).is_empty());
 }
 
 #[tokio::test]

@@ -1,16 +1,12 @@
 //! Messenger channels against local fakes of the Telegram Bot API and the VK API.
 //! Runs on the backend named by LEADGATE_TEST_DB.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 mod fakes;
 mod telegram;
 mod vk;
-
-use std::future::Future;
-use std::time::Duration;
 
 use helpers::TestApp;
 use leadgate::settings::{
@@ -59,29 +55,6 @@ pub fn use_fakes(s: &mut Settings, tg_url: &str, vk_api_url: &str) {
         .insert("sales".into(), tg_bot(tg_url, TelegramMode::Webhook));
     s.vk.communities
         .insert("main".into(), vk_community(vk_api_url, VkMode::Callback));
-}
-
-pub async fn count(app: &TestApp, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(app.store.pool())
-        .await
-        .expect("count query");
-    n
-}
-
-/// Polls `check` until it yields a value; panics after a generous bound.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..600 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 pub async fn appeal_id(app: &TestApp, source: &str, external_id: &str) -> Option<i64> {

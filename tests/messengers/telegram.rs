@@ -1,8 +1,8 @@
 use serde_json::{json, Value};
 
 use crate::fakes::FakeTelegram;
-use crate::helpers::{self, spawn_app_with, TestApp, TOKEN};
-use crate::{appeal_id, count, eventually, restart_on, tg_bot, use_fakes, TG_SECRET, TG_TOKEN};
+use crate::helpers::{self, eventually, scalar, spawn_app_with, TestApp, TOKEN};
+use crate::{appeal_id, restart_on, tg_bot, use_fakes, TG_SECRET, TG_TOKEN};
 use leadgate::settings::TelegramMode;
 
 fn text_update(update_id: i64, user_id: i64, text: &str) -> Value {
@@ -87,8 +87,8 @@ async fn redelivered_update_creates_nothing_new() {
         );
     }
     assert_eq!(
-        count(
-            &app,
+        scalar(
+            &app.store,
             "SELECT COUNT(*) FROM appeals WHERE source = 'telegram:sales'"
         )
         .await,
@@ -105,9 +105,9 @@ async fn wrong_or_missing_secret_is_401_and_nothing_is_stored() {
         assert_eq!(resp.status(), 401);
         assert_eq!(resp.headers()["content-type"], "application/problem+json");
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 0);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM messenger_events").await,
+        scalar(&app.store, "SELECT COUNT(*) FROM messenger_events").await,
         0
     );
 }
@@ -232,14 +232,11 @@ async fn bad_input_is_refused_or_kept_raw_never_500() {
         200
     );
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM messenger_events").await,
+        scalar(&app.store, "SELECT COUNT(*) FROM messenger_events").await,
         2
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 0);
-    let (_, metrics) = {
-        let r = app.client.get(app.url("/metrics")).send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("reason=\"unknown_update\"} 1"),
         "{metrics}"
@@ -253,7 +250,7 @@ async fn bad_input_is_refused_or_kept_raw_never_500() {
             .status(),
         200
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 0);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
     // 4,096 characters with emoji and right-to-left text arrive intact.
     let long: String = "שלום 👋🏽 مرحبا ".chars().cycle().take(4096).collect();
     let update = text_update(6004, 621, &long);
@@ -344,8 +341,8 @@ async fn long_polling_takes_jumping_ids_and_survives_conflicts() {
     })
     .await;
     eventually("three appeals", || async {
-        (count(
-            &app,
+        (scalar(
+            &app.store,
             "SELECT COUNT(*) FROM appeals WHERE source = 'telegram:poller'",
         )
         .await
@@ -394,12 +391,14 @@ async fn long_polling_takes_jumping_ids_and_survives_conflicts() {
     let store = leadgate::storage::Store::connect(&settings.database)
         .await
         .unwrap();
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM appeals WHERE source = 'telegram:poller'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM appeals WHERE source = 'telegram:poller'"
+        )
+        .await,
+        3
+    );
     stop.cancel();
 }
 
@@ -458,7 +457,7 @@ async fn reply_reaches_telegram_once_even_when_the_first_attempt_fails() {
     assert_eq!(again.json::<Value>().await.unwrap()["id"], view["id"]);
 
     eventually("sent", || async {
-        let n = count(&app, "SELECT COUNT(*) FROM messenger_outbox WHERE status = 'sent' AND provider_message_id IS NOT NULL").await;
+        let n = scalar(&app.store, "SELECT COUNT(*) FROM messenger_outbox WHERE status = 'sent' AND provider_message_id IS NOT NULL").await;
         (n == 1).then_some(())
     })
     .await;
@@ -473,8 +472,8 @@ async fn reply_reaches_telegram_once_even_when_the_first_attempt_fails() {
     assert_eq!(outbound.len(), 1);
     assert_eq!(outbound[0]["actor"], "demo");
     assert!(
-        count(
-            &app,
+        scalar(
+            &app.store,
             "SELECT COUNT(*) FROM messenger_outbox WHERE attempts = 2"
         )
         .await
@@ -607,10 +606,10 @@ async fn a_burst_from_one_person_is_folded() {
             200
         );
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 3);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 3);
     assert_eq!(
-        count(
-            &app,
+        scalar(
+            &app.store,
             "SELECT COUNT(*) FROM messenger_events WHERE kind = 'folded' AND appeal_id IS NOT NULL"
         )
         .await,

@@ -1,8 +1,8 @@
 use serde_json::{json, Value};
 
 use crate::fakes::FakeVk;
-use crate::helpers::{spawn_app_with, TestApp, TOKEN};
-use crate::{appeal_id, count, eventually, use_fakes, vk_community, VK_SECRET, VK_TOKEN};
+use crate::helpers::{eventually, scalar, spawn_app_with, TestApp, TOKEN};
+use crate::{appeal_id, use_fakes, vk_community, VK_SECRET, VK_TOKEN};
 use leadgate::settings::VkMode;
 
 fn message_new(event_id: &str, from_id: i64, text: &str) -> Value {
@@ -106,8 +106,8 @@ async fn message_new_becomes_an_appeal_named_by_users_get() {
     .await;
     assert_eq!(resp.text().await.unwrap(), "ok");
     assert_eq!(
-        count(
-            &app,
+        scalar(
+            &app.store,
             "SELECT COUNT(*) FROM appeals WHERE source = 'vk:main'"
         )
         .await,
@@ -138,9 +138,9 @@ async fn wrong_secret_is_403_and_nothing_is_stored() {
             .status(),
         403
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 0);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM messenger_events").await,
+        scalar(&app.store, "SELECT COUNT(*) FROM messenger_events").await,
         0
     );
 }
@@ -178,7 +178,7 @@ async fn bad_input_and_unknown_types() {
         "ok"
     );
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM messenger_events").await,
+        scalar(&app.store, "SELECT COUNT(*) FROM messenger_events").await,
         2
     );
     // 4,096 characters with emoji and RTL text, and a user VK does not know.
@@ -195,7 +195,7 @@ async fn bad_input_and_unknown_types() {
     let a = app.processed_appeal(id).await;
     assert_eq!(a["text"].as_str().unwrap(), long);
     assert!(a["contact"]["name"].is_null());
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM appeals").await, 1);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 1);
 }
 
 #[tokio::test]
@@ -211,7 +211,7 @@ async fn message_reply_joins_the_feed_and_creates_nothing() {
     let interest = app.processed_appeal(id).await["interest_id"]
         .as_i64()
         .unwrap();
-    let interests_before = count(&app, "SELECT COUNT(*) FROM interests").await;
+    let interests_before = scalar(&app.store, "SELECT COUNT(*) FROM interests").await;
     let reply = json!({
         "type": "message_reply", "event_id": "ev-11", "group_id": 1, "secret": VK_SECRET, "v": "5.199",
         "object": {"date": 1_700_000_100, "from_id": -1, "id": 55, "out": 1, "peer_id": 1001,
@@ -230,7 +230,7 @@ async fn message_reply_joins_the_feed_and_creates_nothing() {
     let r = app.processed_appeal(rid).await;
     assert_eq!(r["interest_id"], interest);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM interests").await,
+        scalar(&app.store, "SELECT COUNT(*) FROM interests").await,
         interests_before
     );
     let (_, details) = app.get_json(&format!("/api/v1/interests/{interest}")).await;
@@ -278,8 +278,8 @@ async fn reply_reaches_vk_once_when_the_first_answer_is_lost() {
         .unwrap();
     assert_eq!(resp.status(), 202);
     eventually("sent", || async {
-        (count(
-            &app,
+        (scalar(
+            &app.store,
             "SELECT COUNT(*) FROM messenger_outbox WHERE status = 'sent'",
         )
         .await
@@ -294,8 +294,8 @@ async fn reply_reaches_vk_once_when_the_first_answer_is_lost() {
         (1001, "1500 ₽ 😊")
     );
     assert_eq!(
-        count(
-            &app,
+        scalar(
+            &app.store,
             "SELECT COUNT(*) FROM messenger_outbox WHERE attempts = 2"
         )
         .await,

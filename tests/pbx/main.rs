@@ -2,18 +2,14 @@
 //! providers document them) posted to the running daemon, on the backend
 //! named by LEADGATE_TEST_DB.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
-
-use std::time::Duration;
 
 use leadgate::settings::Settings;
 use leadgate::sources::pbx::{generic, mango, zadarma};
-use leadgate::storage::Store;
 use serde_json::{json, Value};
 
-use helpers::{spawn_app_with, TestApp};
+use helpers::{eventually, feed_kinds, scalar, spawn_app_with, TestApp};
 
 const MANGO_KEY: &str = "test-mango-vpbx-api-key-0001";
 const MANGO_SALT: &str = "test-mango-vpbx-api-salt-0001";
@@ -55,14 +51,6 @@ fn configure(s: &mut Settings) {
 
 async fn app() -> TestApp {
     spawn_app_with(configure).await
-}
-
-async fn scalar(store: &Store, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(store.pool())
-        .await
-        .expect(sql);
-    n
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -164,19 +152,16 @@ async fn megafon(app: &TestApp, pairs: &[(&str, &str)]) -> (u16, String) {
 
 /// The appeal a call became, once it has one.
 async fn call_appeal(app: &TestApp, call_id: &str) -> i64 {
-    for _ in 0..200 {
+    eventually(&format!("call {call_id} to have an appeal"), async || {
         let row: Option<(Option<i64>,)> =
             sqlx::query_as("SELECT appeal_id FROM calls WHERE call_id = $1")
                 .bind(call_id)
                 .fetch_optional(app.store.pool())
                 .await
                 .expect("calls");
-        if let Some((Some(id),)) = row {
-            return id;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("call {call_id} has no appeal");
+        row.and_then(|(id,)| id)
+    })
+    .await
 }
 
 /// A known client: an API appeal with this phone, processed.
@@ -197,27 +182,12 @@ async fn known_client(app: &TestApp, phone: &str, name: &str) -> (i64, i64) {
     )
 }
 
-async fn interest(app: &TestApp, id: i64) -> Value {
-    let (status, body) = app.get_json(&format!("/api/v1/interests/{id}")).await;
-    assert_eq!(status, 200);
-    body
-}
-
 fn tasks_titled<'a>(interest: &'a Value, title: &str) -> Vec<&'a Value> {
     interest["tasks"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|t| t["title"] == title)
-        .collect()
-}
-
-fn feed_kinds(interest: &Value) -> Vec<String> {
-    interest["feed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -256,7 +226,7 @@ async fn mango_signed_events_are_stored_and_a_bad_sign_stores_nothing() {
         "an unknown number opens an interest"
     );
     assert_eq!(appeal["channel"], "phone");
-    let interest = interest(&app, appeal["interest_id"].as_i64().unwrap()).await;
+    let interest = app.interest(appeal["interest_id"].as_i64().unwrap()).await;
     let calls: Vec<&Value> = interest["interactions"]
         .as_array()
         .unwrap()
@@ -379,7 +349,7 @@ async fn a_missed_call_makes_one_appeal_and_one_callback_task_whatever_the_deliv
     let appeal = app.processed_appeal(appeal_id).await;
     assert_eq!(appeal["status"], "created");
     assert_eq!(appeal["subject"], "Пропущенный звонок");
-    let interest = interest(&app, appeal["interest_id"].as_i64().unwrap()).await;
+    let interest = app.interest(appeal["interest_id"].as_i64().unwrap()).await;
     let callbacks = tasks_titled(&interest, "Перезвонить клиенту");
     assert_eq!(callbacks.len(), 1, "{interest}");
     assert_eq!(callbacks[0]["status"], "open");
@@ -420,7 +390,7 @@ async fn a_missed_call_makes_one_appeal_and_one_callback_task_whatever_the_deliv
 async fn an_answered_call_from_a_known_client_is_an_interaction_not_a_repeat_appeal() {
     let app = app().await;
     let (client_id, interest_id) = known_client(&app, "+7 916 123-45-67", "Ольга Смирнова").await;
-    let before = interest(&app, interest_id).await;
+    let before = app.interest(interest_id).await;
     let tasks_before = before["tasks"].as_array().unwrap().len();
 
     // Zadarma: start, answered by 102 (Пётр Петров's pbx_user), end, answered.
@@ -467,7 +437,7 @@ async fn an_answered_call_from_a_known_client_is_an_interaction_not_a_repeat_app
         1
     );
 
-    let after = interest(&app, interest_id).await;
+    let after = app.interest(interest_id).await;
     assert_eq!(
         after["tasks"].as_array().unwrap().len(),
         tasks_before,
@@ -534,7 +504,7 @@ async fn calling_back_closes_the_callback_task() {
         .processed_appeal(call_appeal(&app, "mf-missed-1").await)
         .await;
     assert_eq!(appeal["status"], "linked");
-    let missed = interest(&app, interest_id).await;
+    let missed = app.interest(interest_id).await;
     let callbacks = tasks_titled(&missed, "Перезвонить клиенту");
     assert_eq!(callbacks.len(), 1);
     assert_eq!(callbacks[0]["status"], "open");
@@ -564,7 +534,7 @@ async fn calling_back_closes_the_callback_task() {
         .processed_appeal(call_appeal(&app, "mf-out-1").await)
         .await;
     assert_eq!(appeal["status"], "linked");
-    let after = interest(&app, interest_id).await;
+    let after = app.interest(interest_id).await;
     let callbacks = tasks_titled(&after, "Перезвонить клиенту");
     assert_eq!(callbacks[0]["status"], "done", "{after}");
     let closed = after["feed"]
@@ -717,7 +687,7 @@ async fn a_generic_zammad_style_pbx_is_mapped_and_a_later_recording_is_attached(
     assert_eq!(appeal["status"], "created");
     assert_eq!(appeal["source"], "pbx:zammad:zammad");
     let interest_id = appeal["interest_id"].as_i64().unwrap();
-    let call = interest(&app, interest_id).await["interactions"]
+    let call = app.interest(interest_id).await["interactions"]
         .as_array()
         .unwrap()
         .iter()
@@ -739,7 +709,7 @@ async fn a_generic_zammad_style_pbx_is_mapped_and_a_later_recording_is_attached(
     )
     .await;
     assert_eq!(status, 200);
-    let after = interest(&app, interest_id).await;
+    let after = app.interest(interest_id).await;
     let call = after["interactions"]
         .as_array()
         .unwrap()
@@ -761,7 +731,7 @@ async fn a_generic_zammad_style_pbx_is_mapped_and_a_later_recording_is_attached(
         assert_eq!(post_json(&app, &path, &body).await.0, 200);
     }
     let appeal = app.processed_appeal(call_appeal(&app, "z-2").await).await;
-    let missed = interest(&app, appeal["interest_id"].as_i64().unwrap()).await;
+    let missed = app.interest(appeal["interest_id"].as_i64().unwrap()).await;
     assert_eq!(tasks_titled(&missed, "Перезвонить клиенту").len(), 1);
 }
 
@@ -782,15 +752,7 @@ async fn hidden_numbers_are_kept_and_counted_but_never_matched() {
     );
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM clients").await, 0);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"leadgate_pbx_events_total{provider="zadarma",kind="hidden_number"} 1"#),
         "{metrics}"
@@ -829,7 +791,7 @@ async fn a_call_reported_only_by_its_legs_is_decided_once_quiet() {
         .processed_appeal(call_appeal(&app, "mf-legs-1").await)
         .await;
     assert_eq!(appeal["subject"], "Пропущенный звонок");
-    let missed = interest(&app, appeal["interest_id"].as_i64().unwrap()).await;
+    let missed = app.interest(appeal["interest_id"].as_i64().unwrap()).await;
     assert_eq!(tasks_titled(&missed, "Перезвонить клиенту").len(), 1);
 }
 

@@ -6,8 +6,8 @@ use chrono::{Duration, Utc};
 use leadgate::users::{set_password, Login, Password};
 use serde_json::json;
 
+use crate::app;
 use crate::browser::Browser;
-use crate::{app, interest};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -118,7 +118,7 @@ async fn a_manager_moves_a_card_through_a_transition_in_chromium() {
         .unwrap();
     assert!(result.contains("Клиент запросил КП на 20 шт."), "{result}");
     assert!(browser.source().await.contains("Обращения"));
-    let stored = interest(&app, id).await;
+    let stored = app.interest(id).await;
     assert_eq!(stored["stage"], "offer");
     assert_eq!(stored["interactions"][0]["subject"], "Обсудить КП");
 

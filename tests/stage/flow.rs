@@ -1,16 +1,14 @@
 use serde_json::json;
 
-use crate::{
-    app, assert_refused, feed_kinds, get, in_days, interest, new_interest, open_tasks, post,
-    scalar, ADMIN, IVANOVA,
-};
+use crate::helpers::{feed_kinds, scalar};
+use crate::{app, assert_refused, get, in_days, new_interest, open_tasks, post, ADMIN, IVANOVA};
 
 /// The main path, with the refusals met on the way.
 #[tokio::test]
 async fn appeal_to_won_through_offer_payment_and_shipment() {
     let app = app().await;
     let id = new_interest(&app, "flow-1", "+7 912 100 00 01").await;
-    let start = interest(&app, id).await;
+    let start = app.interest(id).await;
     assert_eq!(start["stage"], "request");
     assert_eq!(start["stage_name"], "Запрос");
     assert_eq!(start["responsible"], "ivanova");
@@ -140,7 +138,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     )
     .await;
     assert_eq!(status, 201);
-    let partly = interest(&app, id).await;
+    let partly = app.interest(id).await;
     assert_eq!(partly["stage"], "payment");
     assert_eq!(partly["orders"][0]["paid"], 500_000);
 
@@ -152,7 +150,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     )
     .await;
     assert_eq!(status, 201);
-    let paid = interest(&app, id).await;
+    let paid = app.interest(id).await;
     assert_eq!(paid["stage"], "shipment");
     assert_eq!(paid["stage_name"], "Отгрузка/Контроль");
     assert_eq!(open_tasks(&paid), vec!["Оформить реализацию товаров"]);
@@ -172,7 +170,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     let shipment = json!({"event_id": "erp-s-1", "order_id": "ЗК-0001", "amount": 1_250_050});
     let (status, _) = post(&app, ADMIN, "/api/v1/events/shipment", shipment.clone()).await;
     assert_eq!(status, 201);
-    let won = interest(&app, id).await;
+    let won = app.interest(id).await;
     assert_eq!(won["stage"], "won");
     assert_eq!(won["status"], "won");
     assert_eq!(won["potential_amount"], 1_250_050, "potential = revenue");
@@ -184,7 +182,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     // Totals equal the sums of the stored events.
     assert_eq!(
         scalar(
-            &app,
+            &app.store,
             "SELECT CAST(SUM(amount) AS BIGINT) FROM erp_events WHERE kind = 'payment'"
         )
         .await,
@@ -201,7 +199,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
         assert_eq!(again["duplicate"], true);
         assert_eq!(again["interest_id"], id);
     }
-    let again = interest(&app, id).await;
+    let again = app.interest(id).await;
     assert_eq!(again["feed"].as_array().unwrap().len(), feed_before);
     assert_eq!(again["tasks"].as_array().unwrap().len(), tasks_before);
     assert_eq!(again["orders"][0]["shipped"], 1_250_050);
@@ -270,7 +268,7 @@ async fn manual_won_without_full_payment_is_refused() {
     let detail = refused.1["detail"].as_str().unwrap();
     assert!(detail.contains("not paid in full"), "{detail}");
     assert!(detail.contains("not shipped in full"), "{detail}");
-    assert_eq!(interest(&app, id).await["status"], "open");
+    assert_eq!(app.interest(id).await["status"], "open");
     app.stop().await;
 }
 
@@ -292,7 +290,7 @@ async fn concurrent_redeliveries_of_one_event_apply_it_once() {
     let created = answers.iter().filter(|(s, _)| *s == 201).count();
     let repeated = answers.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!((created, repeated), (1, 5), "{answers:?}");
-    let after = interest(&app, id).await;
+    let after = app.interest(id).await;
     assert_eq!(after["orders"][0]["paid"], 30_000);
     assert_eq!(after["stage"], "shipment", "full payment skips Оплата");
     let kinds = feed_kinds(&after);
@@ -385,7 +383,10 @@ async fn bad_events_are_refused_naming_the_field() {
     .await;
     assert_eq!(status, 403, "a manager cannot post ERP events");
     // Refused events were not recorded: the id stays free.
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM erp_events").await, 1);
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM erp_events").await,
+        1
+    );
     app.stop().await;
 }
 
@@ -475,7 +476,7 @@ async fn interactions_and_tasks_by_hand() {
         "assignee",
     );
 
-    let view = interest(&app, id).await;
+    let view = app.interest(id).await;
     let kinds = feed_kinds(&view);
     assert!(kinds.contains(&"interaction_planned".to_owned()));
     assert!(kinds.contains(&"interaction".to_owned()));

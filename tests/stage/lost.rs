@@ -1,8 +1,8 @@
 use serde_json::json;
 
+use crate::helpers::feed_kinds;
 use crate::{
-    app, assert_refused, feed_kinds, in_days, interest, new_interest, open_tasks, post, IVANOVA,
-    PETROV, SMIRNOVA,
+    app, assert_refused, in_days, new_interest, open_tasks, post, IVANOVA, PETROV, SMIRNOVA,
 };
 
 #[tokio::test]
@@ -148,6 +148,6 @@ async fn the_head_returns_a_loss_to_work_with_a_next_step() {
     )
     .await;
     assert_refused(&approve, "status");
-    assert_eq!(interest(&app, id).await["status"], "open");
+    assert_eq!(app.interest(id).await["status"], "open");
     app.stop().await;
 }

@@ -3,8 +3,7 @@
 //! Завершено успешно; the lost path; refusals; idempotent ERP events;
 //! colours and the overdue sweeper; who sees what.
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 // The shared Chromium harness; not every helper in it is used here.
@@ -94,12 +93,6 @@ pub async fn new_interest(app: &TestApp, key: &str, phone: &str) -> i64 {
     processed["interest_id"].as_i64().expect("interest id")
 }
 
-pub async fn interest(app: &TestApp, id: i64) -> Value {
-    let (status, body) = get(app, ADMIN, &format!("/api/v1/interests/{id}")).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 pub fn open_tasks(interest: &Value) -> Vec<String> {
     interest["tasks"]
         .as_array()
@@ -107,15 +100,6 @@ pub fn open_tasks(interest: &Value) -> Vec<String> {
         .iter()
         .filter(|t| t["status"] == "open" || t["status"] == "overdue")
         .map(|t| t["title"].as_str().expect("title").to_owned())
-        .collect()
-}
-
-pub fn feed_kinds(interest: &Value) -> Vec<String> {
-    interest["feed"]
-        .as_array()
-        .expect("feed")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind").to_owned())
         .collect()
 }
 
@@ -136,12 +120,4 @@ pub fn assert_refused(answer: &(u16, Value), field: &str) {
         "a detail explains the refusal: {}",
         answer.1
     );
-}
-
-pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(app.store.pool())
-        .await
-        .expect("query");
-    n
 }

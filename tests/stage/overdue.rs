@@ -1,5 +1,3 @@
-use std::time::Duration as StdDuration;
-
 use chrono::{Duration, Timelike, Utc};
 use leadgate::scenario::WorkCalendar;
 use leadgate::stage::Stage;
@@ -7,8 +5,8 @@ use leadgate::startup::Services;
 use leadgate::storage::Store;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_with, test_db, TestApp, TestDb};
-use crate::{configure, feed_kinds, get, interest, new_interest, IVANOVA};
+use crate::helpers::{eventually, feed_kinds, scalar, spawn_app_with, test_db, TestApp, TestDb};
+use crate::{configure, get, new_interest, IVANOVA};
 
 /// A fixed-offset zone in which it is about noon now, so that "later today"
 /// and "tomorrow" never straddle midnight whenever the test runs.
@@ -64,7 +62,7 @@ async fn colours_follow_due_dates_and_overdue_tasks_are_reported_once() {
     set_due(&app, red, now - Duration::hours(1)).await;
 
     for (id, colour) in [(green, "green"), (yellow, "yellow"), (red, "red")] {
-        assert_eq!(interest(&app, id).await["colour"], colour, "interest {id}");
+        assert_eq!(app.interest(id).await["colour"], colour, "interest {id}");
         let (status, list) =
             get(&app, IVANOVA, &format!("/api/v1/interests?colour={colour}")).await;
         assert_eq!(status, 200);
@@ -80,7 +78,7 @@ async fn colours_follow_due_dates_and_overdue_tasks_are_reported_once() {
         .await
         .expect("sweep")
         .is_empty());
-    let view = interest(&app, red).await;
+    let view = app.interest(red).await;
     assert_eq!(view["tasks"][0]["status"], "overdue");
     assert_eq!(view["colour"], "red");
     let overdue = feed_kinds(&view)
@@ -103,12 +101,14 @@ async fn colours_follow_due_dates_and_overdue_tasks_are_reported_once() {
     let at = Utc::now();
     let (ra, rb) = tokio::join!(a.sweep_overdue(at), b.sweep_overdue(at));
     assert_eq!(ra.expect("a").len() + rb.expect("b").len(), 1);
-    let total: (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM feed_entries WHERE kind = 'task_overdue'")
-            .fetch_one(app.store.pool())
-            .await
-            .expect("count");
-    assert_eq!(total.0, 2);
+    assert_eq!(
+        scalar(
+            &app.store,
+            "SELECT COUNT(*) FROM feed_entries WHERE kind = 'task_overdue'"
+        )
+        .await,
+        2
+    );
     app.stop().await;
 }
 
@@ -121,18 +121,14 @@ async fn the_background_sweeper_marks_late_tasks_overdue() {
     .await;
     let id = new_interest(&app, "bg-1", "+7 912 400 00 09").await;
     set_due(&app, id, Utc::now() - Duration::minutes(5)).await;
-    let mut view = interest(&app, id).await;
-    for _ in 0..400 {
+    let view = eventually("the sweeper to mark the task overdue", async || {
+        let view = app.interest(id).await;
         // The page reads tasks and feed in separate queries: wait for both.
-        if view["tasks"][0]["status"] == "overdue"
-            && feed_kinds(&view).contains(&"task_overdue".to_owned())
-        {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(25)).await;
-        view = interest(&app, id).await;
-    }
-    assert_eq!(view["tasks"][0]["status"], "overdue");
+        (view["tasks"][0]["status"] == "overdue"
+            && feed_kinds(&view).contains(&"task_overdue".to_owned()))
+        .then_some(view)
+    })
+    .await;
     let entry = view["feed"]
         .as_array()
         .unwrap()

@@ -1,9 +1,7 @@
 //! The review queue, users, sessions and pages, on the backend named by
 //! LEADGATE_TEST_DB; the browser tests drive a real headless Chromium.
 
-// The one harness; this target does not use every helper in it.
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../helpers/mod.rs"]
 mod helpers;
 
 pub mod browser;

@@ -1,7 +1,7 @@
 use leadgate::settings::Role;
 use serde_json::json;
 
-use crate::helpers::appeal;
+use crate::helpers::{appeal, scalar, scalar_with};
 use crate::support::*;
 
 #[tokio::test]
@@ -50,17 +50,16 @@ async fn logging_in_opens_a_server_side_session_with_a_safe_cookie() {
     );
     // Only a digest of the cookie is stored.
     let token = page.cookies["lg_session"].clone();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE id_hash = $1")
-        .bind(&token)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(
+        scalar_with(
+            &app.store,
+            "SELECT COUNT(*) FROM sessions WHERE id_hash = $1",
+            &token
+        )
+        .await,
+        0
+    );
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM sessions").await, 1);
 
     let home = page.get("/ui").await;
     assert_eq!(home.status, 200);
@@ -206,23 +205,17 @@ async fn a_decision_without_the_session_s_csrf_token_is_refused() {
 async fn names_with_markup_are_shown_as_text() {
     let app = spawn_web_app().await;
     create_user(&app, "operator1", Role::Operator).await;
-    post_and_process(
-        &app,
-        appeal(
-            "crm",
-            "x1",
-            json!({"name": "<img src=x onerror=alert(1)>", "phones": ["+7 912 700-00-01"]}),
-        ),
-    )
+    app.post_and_process(&appeal(
+        "crm",
+        "x1",
+        json!({"name": "<img src=x onerror=alert(1)>", "phones": ["+7 912 700-00-01"]}),
+    ))
     .await;
-    post_and_process(
-        &app,
-        appeal(
-            "crm",
-            "x2",
-            json!({"name": "\"><script>alert(2)</script>", "emails": ["x@example.ru"]}),
-        ),
-    )
+    app.post_and_process(&appeal(
+        "crm",
+        "x2",
+        json!({"name": "\"><script>alert(2)</script>", "emails": ["x@example.ru"]}),
+    ))
     .await;
     let mut body = appeal(
         "site",
@@ -231,7 +224,7 @@ async fn names_with_markup_are_shown_as_text() {
     );
     body["subject"] = json!("</textarea><script>alert(4)</script>");
     body["text"] = json!("<a href=\"javascript:alert(5)\">жми</a>");
-    let c = post_and_process(&app, body).await;
+    let c = app.post_and_process(&body).await;
     assert_eq!(c["status"], "review");
     let mut page = PageClient::new(&app);
     page.login("operator1", PASSWORD).await;

@@ -1,16 +1,7 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{appeal, TOKEN};
+use crate::helpers::{appeal, scalar_with, TOKEN};
 use crate::support::*;
-
-async fn scalar(app: &crate::helpers::TestApp, sql: &str, id: i64) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .bind(id)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
-    n
-}
 
 #[tokio::test]
 async fn the_queue_lists_open_items_oldest_first_with_candidates_and_evidence() {
@@ -112,11 +103,13 @@ async fn linking_teaches_the_client_the_appeal_s_points_and_routes_the_appeal() 
     assert_eq!(queue["count"], 0);
 
     // The next appeal from the new phone is recognised without an operator.
-    let next = post_and_process(
-        &app,
-        appeal("site", "next", json!({"phones": ["8 (912) 400-00-01"]})),
-    )
-    .await;
+    let next = app
+        .post_and_process(&appeal(
+            "site",
+            "next",
+            json!({"phones": ["8 (912) 400-00-01"]}),
+        ))
+        .await;
     assert_eq!(next["client_id"], f.client_a, "{next}");
     assert_eq!(next["decision"]["kind"], "existing_client");
 
@@ -131,8 +124,8 @@ async fn linking_teaches_the_client_the_appeal_s_points_and_routes_the_appeal() 
     .await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(
-        scalar(
-            &app,
+        scalar_with(
+            &app.store,
             "SELECT COUNT(*) FROM feed_entries WHERE appeal_id = $1 AND kind = 'appeal'",
             f.appeal_id
         )
@@ -292,23 +285,17 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     let app = spawn_web_app().await;
     let f = review_fixture(&app).await;
     // A person of the same name on both sides, to exercise the re-pointing.
-    post_and_process(
-        &app,
-        appeal(
-            "crm",
-            "a-more",
-            json!({"name": "Общий Контакт", "phones": ["+7 912 300-00-01", "+7 912 555-00-01"]}),
-        ),
-    )
+    app.post_and_process(&appeal(
+        "crm",
+        "a-more",
+        json!({"name": "Общий Контакт", "phones": ["+7 912 300-00-01", "+7 912 555-00-01"]}),
+    ))
     .await;
-    post_and_process(
-        &app,
-        appeal(
-            "crm",
-            "b-more",
-            json!({"name": "Общий Контакт", "emails": ["shared1@example.ru", "second@example.ru"]}),
-        ),
-    )
+    app.post_and_process(&appeal(
+        "crm",
+        "b-more",
+        json!({"name": "Общий Контакт", "emails": ["shared1@example.ru", "second@example.ru"]}),
+    ))
     .await;
     let a_before = client_state(&app, f.client_a).await;
     let b_before = client_state(&app, f.client_b).await;
@@ -337,15 +324,13 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     assert_eq!(candidates.len(), 1, "{queue}");
     assert_eq!(candidates[0]["client"]["id"], f.client_a);
     // The email now leads to A alone.
-    let next = post_and_process(
-        &app,
-        appeal(
+    let next = app
+        .post_and_process(&appeal(
             "site",
             "after-merge",
             json!({"emails": ["second@example.ru"]}),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(next["client_id"], f.client_a, "{next}");
 
     // Merging again or into itself is refused.
@@ -389,18 +374,18 @@ async fn merge_moves_everything_and_undo_restores_exactly() {
     // The appeal that arrived after the merge joined one of the interests and
     // follows that interest; everything else is back where it was.
     let after_merge_appeal = next["id"].as_i64().unwrap();
-    let (owner,): (i64,) = sqlx::query_as(
+    let owner = scalar_with(
+        &app.store,
         "SELECT i.client_id FROM appeals a JOIN interests i ON i.id = a.interest_id WHERE a.id = $1",
+        after_merge_appeal,
     )
-    .bind(after_merge_appeal)
-    .fetch_one(app.store.pool())
-    .await
-    .unwrap();
-    let (appeal_client,): (i64,) = sqlx::query_as("SELECT client_id FROM appeals WHERE id = $1")
-        .bind(after_merge_appeal)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
+    .await;
+    let appeal_client = scalar_with(
+        &app.store,
+        "SELECT client_id FROM appeals WHERE id = $1",
+        after_merge_appeal,
+    )
+    .await;
     assert_eq!(appeal_client, owner);
     let without_it = |mut state: Value| {
         state["appeals"]
@@ -607,12 +592,15 @@ async fn a_personal_token_acts_as_its_user_and_is_audited_under_the_login() {
     .await;
     assert_eq!(audit["items"][0]["actor"], "op.smirnov");
     // The token is stored as a digest only, and stops working with the account.
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_tokens WHERE token_hash = $1")
-        .bind(&token)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(
+        scalar_with(
+            &app.store,
+            "SELECT COUNT(*) FROM user_tokens WHERE token_hash = $1",
+            &token
+        )
+        .await,
+        0
+    );
     leadgate::users::set_active(&app.store, &login, false)
         .await
         .unwrap();

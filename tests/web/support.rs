@@ -94,38 +94,25 @@ pub struct ReviewFixture {
     pub review_id: i64,
 }
 
-pub async fn post_and_process(app: &TestApp, body: Value) -> Value {
-    let resp = app.post_appeal(&body).await;
-    assert!(resp.status().is_success(), "{}", resp.status());
-    let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    app.processed_appeal(id).await
-}
-
 /// `n` makes the fixture's contact points unique, so one app can hold several.
 pub async fn review_fixture_n(app: &TestApp, n: u32, name: &str) -> ReviewFixture {
     let phone = format!("+7 912 300-00-{:02}", n);
     let email = format!("shared{n}@example.ru");
-    let a = post_and_process(
-        app,
-        appeal(
+    let a = app
+        .post_and_process(&appeal(
             "crm",
             &format!("a{n}"),
             json!({"name": "Анна Кузнецова", "phones": [phone]}),
-        ),
-    )
-    .await;
-    let b = post_and_process(
-        app,
-        appeal(
+        ))
+        .await;
+    let b = app
+        .post_and_process(&appeal(
             "crm",
             &format!("b{n}"),
             json!({"name": "ООО Ромашка", "emails": [email]}),
-        ),
-    )
-    .await;
-    let c = post_and_process(
-        app,
-        appeal(
+        ))
+        .await;
+    let c = app.post_and_process(&appeal(
             "site",
             &format!("c{n}"),
             json!({"name": name, "phones": [phone, format!("+7 912 400-00-{:02}", n)], "emails": [email]}),

@@ -1,6 +1,15 @@
-//! The one test harness: `spawn_app()` starts a real daemon on port 0 against a
-//! fresh database of the backend named by `LEADGATE_TEST_DB` (sqlite by default,
-//! or postgres on 127.0.0.1:5432).
+//! The one test harness, shared by every suite through
+//! `#[path = "../helpers/mod.rs"] mod helpers;` (this folder has no `main.rs`,
+//! so Cargo does not build it as a test target of its own).
+//!
+//! `spawn_app()` starts a real daemon on port 0 against a fresh database of the
+//! backend named by `LEADGATE_TEST_DB` (sqlite by default, or postgres on
+//! 127.0.0.1:5432). Besides it: `scalar`/`scalar_with` for one number out of
+//! the database, `eventually` for anything a test waits for, `free_port`, and
+//! a few readers of the API's answers.
+
+// Each suite uses its own part of the harness.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -173,16 +182,42 @@ impl TestApp {
         (status, body)
     }
 
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Waits until the pipeline has processed the appeal and returns it.
     pub async fn processed_appeal(&self, id: i64) -> Value {
-        for _ in 0..400 {
+        eventually(&format!("appeal {id} to be processed"), async || {
             let (_, body) = self.get_json(&format!("/api/v1/appeals/{id}")).await;
-            if body["status"] != "pending" && !body.is_null() {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("appeal {id} was not processed in time");
+            (body["status"] != "pending" && !body.is_null()).then_some(body)
+        })
+        .await
+    }
+
+    /// Posts an appeal, which must be accepted, and waits until it is processed.
+    pub async fn post_and_process(&self, body: &Value) -> Value {
+        let resp = self.post_appeal(body).await;
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let id = resp.json::<Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("appeal id");
+        self.processed_appeal(id).await
+    }
+
+    /// An interest as the API shows it (tasks and feed included).
+    pub async fn interest(&self, id: i64) -> Value {
+        let (status, body) = self.get_json(&format!("/api/v1/interests/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     pub async fn stop(mut self) {
@@ -201,4 +236,84 @@ impl Drop for TestApp {
 
 pub fn appeal(source: &str, external_id: &str, contact: Value) -> Value {
     serde_json::json!({"source": source, "external_id": external_id, "contact": contact, "text": "Хочу узнать цену"})
+}
+
+/// The kinds of an interest's feed entries, in the API's order.
+pub fn feed_kinds(interest: &Value) -> Vec<String> {
+    interest["feed"]
+        .as_array()
+        .expect("feed")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_owned())
+        .collect()
+}
+
+/// The problems a configuration is refused for (none if it loads).
+pub fn config_problems(toml: &str, env: Vec<(String, String)>) -> Vec<String> {
+    match settings::load_from_str(toml, env) {
+        Ok(_) => Vec::new(),
+        Err(settings::ConfigError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// The one number a query answers (`SELECT COUNT(*) ...`).
+pub async fn scalar(store: &Store, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    n
+}
+
+/// Like [`scalar`], for a query with one parameter (`$1`).
+pub async fn scalar_with<'q, T>(store: &Store, sql: &'q str, value: T) -> i64
+where
+    T: 'q + Send + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .bind(value)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    n
+}
+
+/// How long `eventually` waits before the test fails; generous, since the
+/// machine may be busy. Nothing is asserted about durations.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it yields a value; panics naming `what` after
+/// [`PATIENCE`].
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Waits until something listens on the loopback `port`.
+pub async fn listening(what: &str, port: u16) {
+    eventually(&format!("{what} to listen on port {port}"), async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await
 }
