@@ -66,9 +66,14 @@ pub async fn fresh_db() -> FreshDb {
             }
         }
         TestDb::Postgres => {
+            // The run's id is a live process (scripts/test, or this test
+            // binary), so a cleanup drops only databases of dead runs and
+            // never those of a run still going beside it.
+            let run = std::env::var("LEADGATE_TEST_RUN")
+                .unwrap_or_else(|_| std::process::id().to_string());
             let name = format!(
-                "lg_test_{}_{}_{}",
-                std::process::id(),
+                "lg_test_r{}_{}_{}",
+                run,
                 COUNTER.fetch_add(1, Ordering::SeqCst),
                 chrono::Utc::now().timestamp_micros() % 1_000_000
             );
