@@ -645,6 +645,9 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
     if s.pipeline.batch_size == 0 {
         push("pipeline.batch_size".into(), "must be at least 1".into());
     }
+    if s.pipeline.workers == 0 || s.pipeline.workers > 16 {
+        push("pipeline.workers".into(), "must be between 1 and 16".into());
+    }
     if s.web.session_hours == 0 || s.web.session_hours > 24 * 90 {
         push(
             "web.session_hours".into(),

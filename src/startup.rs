@@ -177,8 +177,13 @@ impl Application {
         } = self;
         let sources = sources::build(&source_settings);
         let worker_stop = CancellationToken::new();
-        let worker =
-            run_pipeline.then(|| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())));
+        let workers = match store.backend() {
+            leadgate_store::Backend::Postgres if run_pipeline => settings.pipeline.workers,
+            _ => u32::from(run_pipeline),
+        };
+        let workers: Vec<_> = (0..workers)
+            .map(|_| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())))
+            .collect();
         let sweeper_stop = CancellationToken::new();
         let sweeper = spawn_sweeper(
             state.stage.clone(),
@@ -222,7 +227,7 @@ impl Application {
         worker_stop.cancel();
         sweeper_stop.cancel();
         let _ = tokio::time::timeout(grace, sweeper).await;
-        if let Some(worker) = worker {
+        for worker in workers {
             let _ = tokio::time::timeout(grace, worker).await;
         }
         store.close().await;

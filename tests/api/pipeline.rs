@@ -158,7 +158,12 @@ async fn replaying_a_processed_appeal_changes_nothing() {
 }
 
 fn start_daemon(db_url: &str, port: u16) -> Child {
+    start_daemon_with(db_url, port, &[])
+}
+
+fn start_daemon_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .envs(env.iter().copied())
         .args([
             "--config",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config/leadgate.toml"),
@@ -396,4 +401,102 @@ async fn a_batch_decides_exactly_as_one_appeal_at_a_time() {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
     assert!(text.contains("Мария Соколова"), "{text}");
+}
+
+/// Two daemon processes on one PostgreSQL database, each with two workers,
+/// take one stream posted to both of them in turn: 60 people writing 5
+/// times each, so the same new person reaches both instances at once. Every
+/// acknowledged appeal is processed exactly once, and each person is one
+/// client. (SQLite is a one-instance backend: there one daemon takes the
+/// whole stream, and the same checks hold.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_daemons_on_one_database_process_one_stream_exactly_once() {
+    let db = fresh_db().await;
+    let client = reqwest::Client::new();
+    let instances = match test_db() {
+        TestDb::Postgres => 2,
+        TestDb::Sqlite => 1,
+    };
+    let env = [
+        ("LEADGATE__PIPELINE__WORKERS", "2"),
+        ("LEADGATE__PIPELINE__BATCH_SIZE", "8"),
+        ("LEADGATE__PIPELINE__POLL_INTERVAL_MS", "50"),
+    ];
+    let mut daemons = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..instances {
+        // One after the other, so that the first applies the migrations.
+        let port = free_port();
+        daemons.push(start_daemon_with(&db.url, port, &env));
+        wait_ready(&client, port).await;
+        ports.push(port);
+    }
+    let mut posts = Vec::new();
+    for round in 0..5 {
+        for person in 0..60 {
+            let port = ports[(round * 60 + person) % ports.len()];
+            let body = appeal(
+                &format!("src-{round}"),
+                &format!("{person}"),
+                json!({"name": format!("Клиент {person}"),
+                       "phones": [format!("+7 912 600 {:02} {:02}", person / 100, person % 100)]}),
+            );
+            let client = client.clone();
+            posts.push(async move {
+                client
+                    .post(format!("http://127.0.0.1:{port}/api/v1/appeals"))
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            });
+        }
+    }
+    for status in futures_util::future::join_all(posts).await {
+        assert_eq!(status.unwrap(), 202, "every post acknowledged");
+    }
+    let mut settings = crate::helpers::test_settings(&db);
+    settings.database.url = db.url.clone();
+    let store = Store::connect(&settings.database).await.unwrap();
+    eventually("both daemons to process the stream", async || {
+        let pending = scalar(
+            &store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'pending'",
+        )
+        .await;
+        (pending == 0).then_some(())
+    })
+    .await;
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM appeals").await, 300);
+    assert_each_processed_once(&store, 300).await;
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM clients").await,
+        60,
+        "no duplicate client"
+    );
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM interests").await, 60);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'linked'"
+        )
+        .await,
+        240
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM appeals WHERE status = 'failed'"
+        )
+        .await,
+        0
+    );
+    for mut daemon in daemons {
+        let _ = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        assert_eq!(daemon.wait().unwrap().code(), Some(0), "graceful stop");
+    }
+    store.close().await;
 }

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use leadgate_domain::appeal::Channel;
 use leadgate_domain::dedup::DecisionKind;
@@ -29,7 +31,14 @@ pub struct Metrics {
     gauges: Mutex<BTreeMap<String, f64>>,
     /// Per-component state for `/readyz` details (e.g. each mailbox).
     details: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// The backlog as last counted, and when: see [`Metrics::backlog`].
+    backlog: tokio::sync::Mutex<Option<(Instant, i64)>>,
 }
+
+/// How old the backlog figure on `/metrics` may be. Counting the pending
+/// appeals reads the whole backlog (its partial index); at most once per
+/// interval per instance, however often and however many scrapers ask.
+pub const BACKLOG_REFRESH: Duration = Duration::from_secs(1);
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
     if let Ok(mut m) = map.lock() {
@@ -102,6 +111,33 @@ impl Metrics {
             .lock()
             .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
+    }
+
+    /// The number of pending appeals (all instances), counted by `count` at
+    /// most once per [`BACKLOG_REFRESH`]; scrapes in between get the last
+    /// figure, and concurrent scrapes share one count. A failed count gives
+    /// -1 and is retried on the next scrape.
+    pub async fn backlog<E, F, Fut>(&self, count: F) -> i64
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<i64, E>>,
+    {
+        let mut last = self.backlog.lock().await;
+        if let Some((at, value)) = *last {
+            if at.elapsed() < BACKLOG_REFRESH {
+                return value;
+            }
+        }
+        match count().await {
+            Ok(value) => {
+                *last = Some((Instant::now(), value));
+                value
+            }
+            Err(_) => {
+                *last = None;
+                -1
+            }
+        }
     }
 
     /// Renders the Prometheus text exposition format; `pending` is read from

@@ -84,6 +84,11 @@ pub struct PipelineSettings {
     /// A messenger message from a client whose open interest was active within
     /// this many hours joins its feed as a message instead of a repeat appeal.
     pub conversation_window_hours: u32,
+    /// Workers per instance, each with its own transaction (PostgreSQL; a
+    /// SQLite database has one writer, so one worker). While one writes its
+    /// batch and waits for the commit, another claims, locks and reads the
+    /// next: the batches' round trips overlap instead of adding up.
+    pub workers: u32,
 }
 
 impl Default for PipelineSettings {
@@ -93,6 +98,7 @@ impl Default for PipelineSettings {
             poll_interval_ms: 500,
             max_attempts: 5,
             conversation_window_hours: 72,
+            workers: 2,
         }
     }
 }

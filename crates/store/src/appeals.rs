@@ -253,16 +253,29 @@ impl Store {
         conn: &mut AnyConnection,
         limit: u32,
     ) -> Result<Vec<ClaimedAppeal>> {
-        // The prior effect comes along, so that checking it costs no round trip.
+        // One statement, set-based: the batch is taken through the partial
+        // index `appeals_claim` (the literal `status = 'pending'` is what
+        // lets both planners use it), and the prior effect of all its
+        // appeals (the first feed entry each made, if any) is read with one
+        // join over `feed_entries_appeal`, not two sub-selects per row.
+        let columns = APPEAL_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {APPEAL_COLUMNS}, \
-             (SELECT f.interest_id FROM feed_entries f WHERE f.appeal_id = appeals.id \
-              AND f.kind IN ('appeal', 'message', 'call') ORDER BY f.id LIMIT 1) AS prior_interest, \
-             (SELECT i.client_id FROM feed_entries f JOIN interests i ON i.id = f.interest_id \
-              WHERE f.appeal_id = appeals.id AND f.kind IN ('appeal', 'message', 'call') \
-              ORDER BY f.id LIMIT 1) AS prior_client \
-             FROM appeals WHERE status = 'pending' ORDER BY id LIMIT $1{}",
-            self.skip_locked()
+            "WITH claimed AS (SELECT id FROM appeals WHERE status = 'pending' \
+             ORDER BY id LIMIT $1{lock}), \
+             prior AS (SELECT f.appeal_id, MIN(f.id) AS feed_id FROM feed_entries f \
+             WHERE f.appeal_id IN (SELECT id FROM claimed) \
+             AND f.kind IN ('appeal', 'message', 'call') GROUP BY f.appeal_id) \
+             SELECT {columns}, f.interest_id AS prior_interest, i.client_id AS prior_client \
+             FROM claimed c JOIN appeals a ON a.id = c.id \
+             LEFT JOIN prior p ON p.appeal_id = a.id \
+             LEFT JOIN feed_entries f ON f.id = p.feed_id \
+             LEFT JOIN interests i ON i.id = f.interest_id \
+             ORDER BY a.id",
+            lock = self.skip_locked()
         ))
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
@@ -335,6 +348,28 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(AppealCounts { pending })
+    }
+
+    /// Whether any appeal is pending: one entry of the claim's partial index.
+    pub async fn any_pending(&self) -> Result<bool> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM appeals WHERE status = 'pending' ORDER BY id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// (accepted_at, processed_at) in epoch ms of every processed appeal of
+    /// a source, for measuring processing latency from outside.
+    pub async fn processing_times(&self, source: &str) -> Result<Vec<(i64, i64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT accepted_at, processed_at FROM appeals \
+             WHERE source = $1 AND processed_at IS NOT NULL",
+        )
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     /// Appeals of an interest, newest first, for its page.

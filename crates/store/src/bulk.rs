@@ -7,20 +7,17 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
+use serde_json::json;
+
 use super::appeals::Json;
-use super::{param, placeholders, Backend, Result, Store};
+use super::{json_param, json_rows, Backend, Col::Int, Col::Text, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, ContactKey};
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::AppealDecision;
 
-/// Parameters per statement stay well below SQLite's limit (32,766) and
-/// PostgreSQL's (65,535); rows per statement are capped for plan size.
-const MAX_PARAMS: usize = 30_000;
-const MAX_ROWS: usize = 500;
-
-fn chunk_rows(columns: usize) -> usize {
-    (MAX_PARAMS / columns).clamp(1, MAX_ROWS)
-}
+/// Rows per statement: one JSON parameter each ([`json_rows`]); the cap
+/// only bounds the size of one parameter.
+const MAX_JSON_ROWS: usize = 5_000;
 
 /// A contact point for a client (and the contact person it belongs to).
 #[derive(Debug, Clone)]
@@ -74,23 +71,27 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64> {
         let mut added = 0;
-        for chunk in rows.chunks(chunk_rows(6)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
-                "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
+                "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) {} \
                  ON CONFLICT (client_id, kind, value) DO NOTHING",
-                placeholders(self.backend, chunk.len(), 6)
+                json_rows(self.backend, &[Int, Int, Text, Text, Text, Int])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.client_id)
-                    .bind(r.person_id)
-                    .bind(r.key.kind.as_str())
-                    .bind(&r.key.value)
-                    .bind(&r.key.raw)
-                    .bind(now_ms);
-            }
-            added += q.execute(&mut *conn).await?.rows_affected();
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.client_id,
+                    r.person_id,
+                    r.key.kind.as_str(),
+                    r.key.value,
+                    r.key.raw,
+                    now_ms
+                ])
+            }));
+            added += sqlx::query(&sql)
+                .bind(data)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
         }
         Ok(added)
     }
@@ -100,23 +101,23 @@ impl Store {
         conn: &mut AnyConnection,
         rows: &[FeedRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(7)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
-                "INSERT INTO feed_entries (interest_id, at, kind, actor, summary, data, appeal_id) VALUES {}",
-                placeholders(self.backend, chunk.len(), 7)
+                "INSERT INTO feed_entries (interest_id, at, kind, actor, summary, data, appeal_id) {}",
+                json_rows(self.backend, &[Int, Int, Text, Text, Text, Text, Int])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.interest_id)
-                    .bind(r.at_ms)
-                    .bind(r.kind.as_str())
-                    .bind(r.actor.as_deref())
-                    .bind(&r.summary)
-                    .bind(r.data.to_json())
-                    .bind(r.appeal_id);
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.interest_id,
+                    r.at_ms,
+                    r.kind,
+                    r.actor,
+                    r.summary,
+                    r.data.to_json(),
+                    r.appeal_id
+                ])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -129,27 +130,27 @@ impl Store {
         rows: &[TaskRow],
     ) -> Result<HashMap<String, i64>> {
         let mut ids = HashMap::with_capacity(rows.len());
-        for chunk in rows.chunks(chunk_rows(9)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
                 "INSERT INTO tasks (interest_id, title, assignee_login, due_at, reminder_at, purpose, \
-                 cause_key, created_at, status) VALUES {} \
+                 cause_key, created_at, status) {} \
                  ON CONFLICT (cause_key) DO NOTHING RETURNING id, cause_key",
-                placeholders(self.backend, chunk.len(), 9)
+                json_rows(self.backend, &[Int, Text, Text, Int, Int, Text, Text, Int, Text])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.interest_id)
-                    .bind(&r.title)
-                    .bind(r.assignee.as_deref())
-                    .bind(r.due_at_ms)
-                    .bind(r.reminder_at_ms)
-                    .bind(r.purpose.as_deref())
-                    .bind(&r.cause_key)
-                    .bind(r.created_at_ms)
-                    .bind("open");
-            }
-            for row in q.fetch_all(&mut *conn).await? {
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.interest_id,
+                    r.title,
+                    r.assignee,
+                    r.due_at_ms,
+                    r.reminder_at_ms,
+                    r.purpose,
+                    r.cause_key,
+                    r.created_at_ms,
+                    "open"
+                ])
+            }));
+            for row in sqlx::query(&sql).bind(data).fetch_all(&mut *conn).await? {
                 ids.insert(row.try_get("cause_key")?, row.try_get("id")?);
             }
         }
@@ -157,41 +158,36 @@ impl Store {
     }
 
     /// Records the result of each appeal: status, client, interest, decision.
+    ///
+    /// A helper adding rows that must commit with these results (an event
+    /// journal, say) adds its insert next to this call in
+    /// `Deferred::flush`, inside the same transaction.
     pub async fn finish_appeals(
         &self,
         conn: &mut AnyConnection,
         rows: &[FinishedRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(6)) {
-            // A CTE names the VALUES columns the same way on both engines.
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let p = |k: usize| param(self.backend, 6 * i + k);
-                    format!(
-                        "(CAST({} AS BIGINT), {}, CAST({} AS BIGINT), CAST({} AS BIGINT), {}, CAST({} AS BIGINT))",
-                        p(1), p(2), p(3), p(4), p(5), p(6)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(",");
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
+            // A CTE names the columns the same way on both engines.
             let sql = format!(
-                "WITH done (id, status, client_id, interest_id, decision, processed_at) AS (VALUES {values}) \
+                "WITH done (id, status, client_id, interest_id, decision, processed_at) AS ({}) \
                  UPDATE appeals SET status = done.status, client_id = done.client_id, \
                  interest_id = done.interest_id, decision = done.decision, \
                  processed_at = done.processed_at, last_error = NULL \
-                 FROM done WHERE appeals.id = done.id"
+                 FROM done WHERE appeals.id = done.id",
+                json_rows(self.backend, &[Int, Text, Int, Int, Text, Int])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.appeal_id)
-                    .bind(r.status.as_str())
-                    .bind(r.client_id)
-                    .bind(r.interest_id)
-                    .bind(super::appeals::encode_decision(&r.decision))
-                    .bind(r.processed_at_ms);
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.appeal_id,
+                    r.status.as_str(),
+                    r.client_id,
+                    r.interest_id,
+                    super::appeals::encode_decision(&r.decision),
+                    r.processed_at_ms
+                ])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -344,22 +340,22 @@ impl Store {
         conn: &mut AnyConnection,
         rows: &[NewClientRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(6)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
-                "INSERT INTO clients (id, kind, name, responsible_login, created_at, updated_at) VALUES {}",
-                placeholders(self.backend, chunk.len(), 6)
+                "INSERT INTO clients (id, kind, name, responsible_login, created_at, updated_at) {}",
+                json_rows(self.backend, &[Int, Text, Text, Text, Int, Int])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.id)
-                    .bind(r.kind.as_str())
-                    .bind(&r.name)
-                    .bind(r.responsible.as_deref())
-                    .bind(r.at_ms)
-                    .bind(r.at_ms);
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.id,
+                    r.kind.as_str(),
+                    r.name,
+                    r.responsible,
+                    r.at_ms,
+                    r.at_ms
+                ])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -370,16 +366,17 @@ impl Store {
         conn: &mut AnyConnection,
         rows: &[NewPersonRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(4)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
-                "INSERT INTO contact_persons (id, client_id, name, created_at) VALUES {}",
-                placeholders(self.backend, chunk.len(), 4)
+                "INSERT INTO contact_persons (id, client_id, name, created_at) {}",
+                json_rows(self.backend, &[Int, Int, Text, Int])
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.id).bind(r.client_id).bind(&r.name).bind(r.at_ms);
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(
+                chunk
+                    .iter()
+                    .map(|r| json!([r.id, r.client_id, r.name, r.at_ms])),
+            );
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -390,28 +387,31 @@ impl Store {
         conn: &mut AnyConnection,
         rows: &[NewInterestRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(11)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
                 "INSERT INTO interests (id, client_id, person_id, scenario, stage, status, \
-                 responsible_login, channel, source, created_at, updated_at) VALUES {}",
-                placeholders(self.backend, chunk.len(), 11)
+                 responsible_login, channel, source, created_at, updated_at) {}",
+                json_rows(
+                    self.backend,
+                    &[Int, Int, Int, Text, Text, Text, Text, Text, Text, Int, Int]
+                )
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.id)
-                    .bind(r.client_id)
-                    .bind(r.person_id)
-                    .bind(&r.scenario)
-                    .bind(&r.stage)
-                    .bind("open")
-                    .bind(r.responsible.as_deref())
-                    .bind(&r.channel)
-                    .bind(&r.source)
-                    .bind(r.at_ms)
-                    .bind(r.at_ms);
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.id,
+                    r.client_id,
+                    r.person_id,
+                    r.scenario,
+                    r.stage,
+                    "open",
+                    r.responsible,
+                    r.channel,
+                    r.source,
+                    r.at_ms,
+                    r.at_ms
+                ])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }

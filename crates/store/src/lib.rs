@@ -9,6 +9,7 @@ mod appeals;
 mod audit;
 pub(crate) mod bulk;
 mod calls;
+mod ceiling;
 mod clients;
 mod interests;
 mod locks;
@@ -366,6 +367,52 @@ pub fn param_list(backend: Backend, from: usize, n: usize) -> String {
         .map(|k| param(backend, k))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The type of a column in [`json_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Int,
+    Text,
+}
+
+/// `SELECT c0, c1, … FROM <rows>`: many rows passed as ONE parameter, a JSON
+/// array of arrays (see [`json_param`]), unpacked by the engine. The
+/// statement's text is the same for any number of rows, so each engine
+/// prepares it once per connection and reuses it (a `VALUES` list has a
+/// new text for every row count: a parse and a plan each time, and on
+/// PostgreSQL an extra round trip to prepare it). The rows come out in
+/// their order in the array, and a `WHERE` is there for SQLite, whose
+/// parser needs one before `ON CONFLICT` in `INSERT … SELECT`.
+pub fn json_rows(backend: Backend, columns: &[Col]) -> String {
+    let exprs = columns
+        .iter()
+        .enumerate()
+        .map(|(k, col)| match (backend, col) {
+            (Backend::Postgres, Col::Int) => format!("(r.value->>{k})::BIGINT"),
+            (Backend::Postgres, Col::Text) => format!("(r.value->>{k})"),
+            (Backend::Sqlite, Col::Int) => {
+                format!("CAST(json_extract(r.value, '$[{k}]') AS INTEGER)")
+            }
+            (Backend::Sqlite, Col::Text) => format!("json_extract(r.value, '$[{k}]')"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    match backend {
+        Backend::Postgres => format!(
+            "SELECT {exprs} FROM json_array_elements(CAST($1 AS JSON)) WITH ORDINALITY AS r(value, n) \
+             WHERE TRUE ORDER BY r.n"
+        ),
+        Backend::Sqlite => {
+            format!("SELECT {exprs} FROM json_each(?) AS r WHERE 1 = 1 ORDER BY r.key")
+        }
+    }
+}
+
+/// The parameter of [`json_rows`]: each row a JSON array in column order.
+pub fn json_param(rows: impl IntoIterator<Item = serde_json::Value>) -> String {
+    let rows: Vec<serde_json::Value> = rows.into_iter().collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
 }
 
 /// One parameter: `?` on SQLite (bound in order of appearance), `$k` on PostgreSQL.

@@ -24,12 +24,20 @@ impl Store {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        for id in ids {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        // One round trip for the whole batch (it was one per key), in the
+        // order given: the ordinality sort runs before the locks are taken.
+        let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k.key) FROM \
+             (SELECT t.value::bigint AS key FROM json_array_elements_text($1::json) \
+              WITH ORDINALITY AS t(value, n) ORDER BY t.n OFFSET 0) k) taken",
+        )
+        .bind(list)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }

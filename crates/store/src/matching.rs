@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{param, param_list, placeholders, Backend, Result, StorageError, Store};
+use super::{param, param_list, Backend, Result, StorageError, Store};
 use leadgate_domain::appeal::ContactKey;
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::dedup::keys::{company_name_key, person_name_keys, point_domains};
@@ -213,18 +213,26 @@ impl Store {
 
     /// Writes derived key rows, many per statement; existing rows stay.
     pub async fn insert_match_keys(&self, conn: &mut AnyConnection, rows: &[KeyRow]) -> Result<()> {
-        const ROWS: usize = 500;
+        // One JSON parameter per statement (see `json_rows`).
+        const ROWS: usize = 5_000;
         for chunk in rows.chunks(ROWS) {
-            let values = placeholders(self.backend, chunk.len(), 4);
             let sql = format!(
-                "INSERT INTO match_keys (kind, value, client_id, person_id) VALUES {values} \
-                 ON CONFLICT DO NOTHING"
+                "INSERT INTO match_keys (kind, value, client_id, person_id) {} \
+                 ON CONFLICT DO NOTHING",
+                crate::json_rows(
+                    self.backend,
+                    &[
+                        crate::Col::Text,
+                        crate::Col::Text,
+                        crate::Col::Int,
+                        crate::Col::Int
+                    ]
+                )
             );
-            let mut q = sqlx::query(&sql);
-            for (kind, value, client, person) in chunk {
-                q = q.bind(*kind).bind(value).bind(*client).bind(*person);
-            }
-            q.execute(&mut *conn).await?;
+            let data = crate::json_param(chunk.iter().map(|(kind, value, client, person)| {
+                serde_json::json!([kind, value, client, person])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }

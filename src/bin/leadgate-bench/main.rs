@@ -1,8 +1,11 @@
 //! Benchmarks as commands: each subcommand prints its figures.
 
+mod claim;
+mod db;
 mod ingest;
 mod mail;
 mod quality;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +27,10 @@ enum Command {
     Match(quality::Args),
     /// Mail intake: messages per second taken from a real Dovecot folder.
     Mail(mail::Args),
+    /// The pipeline's claim (one batch) at a large backlog of pending appeals.
+    Claim(claim::Args),
+    /// Two runs' JSON figures side by side, with the ratio B / A.
+    Compare(report::CompareArgs),
 }
 
 #[tokio::main]
@@ -32,5 +39,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Match(args) => quality::run(args).await,
         Command::Mail(args) => mail::run(args).await,
+        Command::Claim(args) => claim::run(args).await,
+        Command::Compare(args) => report::compare(args),
     }
 }

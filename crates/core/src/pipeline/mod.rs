@@ -44,6 +44,11 @@ pub struct Pipeline {
     router: Arc<Router>,
     outbox: Arc<dyn Outbox>,
     wake: Arc<Notify>,
+    /// Held by a worker from its claim until it holds its batch's key locks
+    /// (`pipeline.workers` > 1): a later batch then always waits for an
+    /// earlier one that shares a key, so one person's appeals are still
+    /// processed in order within an instance.
+    claim_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Who an appeal is from, once that is decided, by the matcher or by an operator.
@@ -92,6 +97,7 @@ impl Pipeline {
             router,
             outbox,
             wake,
+            claim_gate: Arc::default(),
         }
     }
 
@@ -166,11 +172,13 @@ impl Pipeline {
 
     async fn process_claimed(&self, mode: Mode) -> Result<Vec<Processed>, StorageError> {
         let mut tx = self.store.begin_processing().await?;
+        let gate = self.claim_gate.lock().await;
         let claimed = self
             .store
             .claim_pending(tx.conn(), self.settings.pipeline.batch_size)
             .await?;
         if claimed.is_empty() {
+            drop(gate);
             tx.commit().await?;
             return Ok(Vec::new());
         }
@@ -182,6 +190,7 @@ impl Pipeline {
         if self.store.backend() == Backend::Postgres {
             Store::lock_keys(tx.conn(), normalized.iter().flat_map(|n| n.keys.iter())).await?;
         }
+        drop(gate);
         let started = Instant::now();
         let mut later = Deferred::default();
         let done = match mode {

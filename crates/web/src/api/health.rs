@@ -49,11 +49,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let pending = state
-        .store
-        .appeal_counts()
-        .await
-        .map(|c| c.pending)
-        .unwrap_or(-1);
+        .metrics
+        .backlog(|| async { state.store.appeal_counts().await.map(|c| c.pending) })
+        .await;
     let review = state.store.open_review_count().await.unwrap_or(-1);
     (
         [(
