@@ -257,27 +257,26 @@ impl Store {
         // index `appeals_claim` (the literal `status = 'pending'` is what
         // lets both planners use it), and the prior effect of all its
         // appeals (the first feed entry each made, if any) is read with one
-        // join over `feed_entries_appeal`, not two sub-selects per row.
-        let columns = APPEAL_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // join over `feed_entries_appeal`, not two sub-selects per row. The
+        // limit is a literal, not a parameter: PostgreSQL's generic plan for
+        // a prepared `LIMIT $1` assumes a tenth of the table and then scans
+        // all of `appeals` or `feed_entries` to hash-join them (measured:
+        // 600 ms against 0.4 ms at 100,000 pending).
         let rows = sqlx::query(&format!(
-            "WITH claimed AS (SELECT id FROM appeals WHERE status = 'pending' \
-             ORDER BY id LIMIT $1{lock}), \
+            "WITH claimed AS (SELECT {APPEAL_COLUMNS} FROM appeals WHERE status = 'pending' \
+             ORDER BY id LIMIT {limit}{lock}), \
              prior AS (SELECT f.appeal_id, MIN(f.id) AS feed_id FROM feed_entries f \
              WHERE f.appeal_id IN (SELECT id FROM claimed) \
              AND f.kind IN ('appeal', 'message', 'call') GROUP BY f.appeal_id) \
-             SELECT {columns}, f.interest_id AS prior_interest, i.client_id AS prior_client \
-             FROM claimed c JOIN appeals a ON a.id = c.id \
-             LEFT JOIN prior p ON p.appeal_id = a.id \
+             SELECT c.*, f.interest_id AS prior_interest, i.client_id AS prior_client \
+             FROM claimed c \
+             LEFT JOIN prior p ON p.appeal_id = c.id \
              LEFT JOIN feed_entries f ON f.id = p.feed_id \
              LEFT JOIN interests i ON i.id = f.interest_id \
-             ORDER BY a.id",
+             ORDER BY c.id",
+            limit = limit.max(1),
             lock = self.skip_locked()
         ))
-        .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
         rows.iter()

@@ -37,6 +37,9 @@ pub struct Args {
     /// Where the JSON figures go (default: bench-results/claim-<backend>-<time>.json).
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Leave the database in place at the end.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 fn appeal(i: u64) -> NewAppeal {
@@ -60,7 +63,8 @@ fn appeal(i: u64) -> NewAppeal {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let db = BenchDb::create(&args.db, "claim")?;
+    let mut db = BenchDb::create(&args.db, "claim")?;
+    db.keep = args.keep;
     let settings = DatabaseSettings {
         url: db.url.clone(),
         ..DatabaseSettings::default()

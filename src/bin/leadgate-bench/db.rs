@@ -12,6 +12,8 @@ pub struct BenchDb {
     /// The PostgreSQL server URL without a database name; `None` on SQLite.
     server: Option<String>,
     name: String,
+    /// Left in place at the end (to look at with psql or sqlite3).
+    pub keep: bool,
 }
 
 impl BenchDb {
@@ -26,6 +28,7 @@ impl BenchDb {
                 dir,
                 server: None,
                 name,
+                keep: false,
             });
         }
         let server = db.trim_end_matches('/').to_string();
@@ -46,6 +49,7 @@ impl BenchDb {
             dir,
             server: Some(server),
             name,
+            keep: false,
         })
     }
 
@@ -64,6 +68,10 @@ impl BenchDb {
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
+        if self.keep {
+            println!("database kept: {}", self.url);
+            return;
+        }
         if let Some(server) = &self.server {
             let _ = Command::new("psql")
                 .args([
