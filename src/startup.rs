@@ -134,6 +134,7 @@ impl Application {
             metrics,
             stage,
             pipeline,
+            webhooks: Arc::new(settings.webhooks.clone()),
         };
         Ok(Application {
             listener,
