@@ -48,8 +48,27 @@ pub enum Command {
         #[command(subcommand)]
         what: TelegramCommand,
     },
+    /// Outbound webhooks: their delivery state, a test delivery, a replay.
+    Webhooks {
+        #[command(subcommand)]
+        what: WebhooksCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Every endpoint with its position, lag, retries and failed deliveries.
+    List,
+    /// Send one signed delivery now and show the answer.
+    Test { name: String },
+    /// Deliver everything from event id `--from` on again (and re-enable after a 410).
+    Replay {
+        name: String,
+        #[arg(long)]
+        from: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +346,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
             println!("webhook of bot {bot} set to {url}");
             Ok(())
+        }
+        Command::Webhooks { what } => {
+            let settings = load(&cli)?;
+            crate::telemetry::init(&settings.logging);
+            let store = Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
+            store.migrate().await.context("applying migrations")?;
+            let result = match what {
+                WebhooksCommand::List => crate::webhooks::list(&settings, &store).await,
+                WebhooksCommand::Test { name } => {
+                    crate::webhooks::test(&settings, &store, name).await
+                }
+                WebhooksCommand::Replay { name, from } => {
+                    crate::webhooks::replay(&settings, &store, name, *from).await
+                }
+            };
+            store.close().await;
+            result
         }
         Command::Run => {
             let settings = load(&cli)?;

@@ -12,6 +12,7 @@ pub mod service;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use leadgate_core::{intake, metrics, pipeline, review, stage, users};
 pub use leadgate_domain::{appeal, call, client, contact, dedup, interest, routing, scenario};

@@ -60,6 +60,7 @@ pub use leadgate_sources::telegram::settings::{
     TelegramBotSettings, TelegramMode, TelegramSettings,
 };
 pub use leadgate_sources::vk::settings::{VkCommunitySettings, VkMode, VkSettings};
+pub use leadgate_sources::webhooks::settings::{EventSettings, WebhookSettings};
 
 /// The whole configuration, after every check passed.
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ pub struct Settings {
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
     pub pbx: PbxSettings,
+    pub webhooks: Vec<WebhookSettings>,
+    pub events: EventSettings,
 }
 
 impl Settings {
@@ -121,6 +124,8 @@ impl Settings {
             vk: self.vk.clone(),
             mail: self.mail.clone(),
             pbx: self.pbx.clone(),
+            webhooks: self.webhooks.clone(),
+            events: self.events.clone(),
         }
     }
 }
@@ -238,6 +243,8 @@ pub fn load_from_str(
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     let pbx = pbx_section(&mut table, &mut problems);
+    let webhooks = section::<Vec<WebhookSettings>>(&mut table, "webhooks", &mut problems);
+    let events = section::<EventSettings>(&mut table, "events", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -264,8 +271,14 @@ pub fn load_from_str(
         scenarios,
         calendar,
         pbx,
+        webhooks,
+        events,
     };
     check(&settings, &mut problems);
+    problems.extend(leadgate_sources::webhooks::settings::check(
+        &settings.webhooks,
+        &settings.events,
+    ));
     problems.extend(settings.pbx.check(&settings.managers));
     if problems.is_empty() {
         Ok(settings)
@@ -478,6 +491,7 @@ fn pbx_accounts<C: DeserializeOwned>(
 const SECRET_KEYS: &[&str] = &[
     "token",
     "secret",
+    "previous_secret",
     "password",
     "api_key",
     "api_secret",

@@ -108,6 +108,11 @@ impl Application {
         store.migrate().await?;
         leadgate_core::users::sync_from_config(&store, &settings.departments, &settings.managers)
             .await?;
+        // Before anything is accepted: a new endpoint starts after the
+        // events journaled so far, and must not miss the first ones of this run.
+        for hook in &settings.webhooks {
+            store.ensure_webhook_endpoint(&hook.name).await?;
+        }
         let source_settings = Arc::new(settings.sources());
         let listener = TcpListener::bind(&settings.server.listen)
             .await
@@ -134,6 +139,7 @@ impl Application {
             metrics,
             stage,
             pipeline,
+            webhooks: Arc::new(settings.webhooks.clone()),
         };
         Ok(Application {
             listener,

@@ -6,6 +6,7 @@
 //! the same transaction that makes it.
 
 use chrono::{DateTime, Utc};
+use leadgate_domain::event::{EventType, NewEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -402,6 +403,14 @@ pub async fn decide(
             },
         )
         .await?;
+    if let Some(now) = store.appeal_in(tx.conn(), appeal.id).await? {
+        let event = NewEvent::appeal(
+            EventType::AppealReviewDecided,
+            now,
+            json!({"review": {"item_id": item_id, "action": action.name(), "by": actor}}),
+        );
+        store.append_events(tx.conn(), &[event]).await?;
+    }
     tx.commit().await?;
     tracing::info!(
         review_id = item_id,
@@ -507,6 +516,18 @@ pub async fn merge(
             },
         )
         .await?;
+    let event = NewEvent::new(
+        EventType::ClientMerged,
+        json!({
+            "merge_id": merge_id,
+            "by": actor,
+            "client_id": into,
+            "merged_client_id": from,
+            "client": store.client_snapshot(tx.conn(), into).await?,
+            "merged": store.client_snapshot(tx.conn(), from).await?,
+        }),
+    );
+    store.append_events(tx.conn(), &[event]).await?;
     tx.commit().await?;
     tracing::info!(merge_id, into, from, actor, "clients merged");
     Ok(MergeOutcome::new(merge_id, into, from, &moved, audit_id))
@@ -557,6 +578,18 @@ pub async fn undo_merge(
             },
         )
         .await?;
+    let event = NewEvent::new(
+        EventType::ClientUnmerged,
+        json!({
+            "merge_id": merge_id,
+            "by": actor,
+            "client_id": merge.into_id,
+            "restored_client_id": merge.from_id,
+            "client": store.client_snapshot(tx.conn(), merge.into_id).await?,
+            "restored": store.client_snapshot(tx.conn(), merge.from_id).await?,
+        }),
+    );
+    store.append_events(tx.conn(), &[event]).await?;
     tx.commit().await?;
     tracing::info!(merge_id, actor, "merge undone");
     let mut out = MergeOutcome::new(

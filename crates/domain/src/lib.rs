@@ -11,6 +11,7 @@ pub mod config;
 pub mod contact;
 pub mod decision;
 pub mod dedup;
+pub mod event;
 pub mod interest;
 pub mod org;
 pub mod role;

@@ -32,6 +32,13 @@ pub enum ApiError {
     /// The request is fine but the record moved on (already decided, undone).
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for existed once and is gone for good (a change-feed
+    /// cursor past retention).
+    #[error("{detail}")]
+    Gone {
+        field: Option<String>,
+        detail: String,
+    },
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type `{0}`")]
@@ -69,6 +76,13 @@ impl ApiError {
         }
     }
 
+    pub fn gone(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Gone {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -77,6 +91,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -92,6 +107,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Gone { .. } => "gone",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unavailable(_) => "unavailable",
@@ -102,9 +118,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         let field = match self {
-            ApiError::BadRequest { field, .. } | ApiError::Unprocessable { field, .. } => {
-                field.clone()
-            }
+            ApiError::BadRequest { field, .. }
+            | ApiError::Unprocessable { field, .. }
+            | ApiError::Gone { field, .. } => field.clone(),
             _ => None,
         };
         Problem {

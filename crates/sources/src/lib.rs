@@ -9,6 +9,7 @@ pub mod messengers;
 pub mod pbx;
 pub mod telegram;
 pub mod vk;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct SourcesSettings {
     pub vk: vk::settings::VkSettings,
     pub mail: mail::settings::MailSettings,
     pub pbx: pbx::settings::PbxSettings,
+    pub webhooks: Vec<webhooks::settings::WebhookSettings>,
+    pub events: webhooks::settings::EventSettings,
 }
 
 /// What a source is given, and all it is given: the one way into intake, the
@@ -111,5 +114,6 @@ pub fn build(settings: &SourcesSettings) -> Vec<Arc<dyn Source>> {
         Arc::new(messengers::MessengersSource::new()),
         Arc::new(pbx::webhook::PbxSource),
         Arc::new(mail::MailSource),
+        Arc::new(webhooks::WebhooksSource),
     ]
 }

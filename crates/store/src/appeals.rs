@@ -4,6 +4,7 @@ use sqlx::{AnyConnection, Row};
 use super::{from_ms, now_ms, to_ms, Result, StorageError, Store};
 use leadgate_domain::appeal::{Appeal, AppealStatus, Channel, NewAppeal};
 use leadgate_domain::decision::AppealDecision;
+use leadgate_domain::event::NewEvent;
 
 /// The answer intake gives a channel: the appeal's id, and whether this call
 /// stored it or it was already there (a redelivery).
@@ -106,8 +107,11 @@ pub async fn insert_appeal_as(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = inserted {
+        let id = row.try_get("id")?;
+        let event = NewEvent::accepted(id, appeal, status, decision);
+        super::events::append(conn, std::slice::from_ref(&event)).await?;
         return Ok(AcceptedAppeal {
-            id: row.try_get("id")?,
+            id,
             status,
             created: true,
         });
@@ -211,6 +215,13 @@ impl Store {
         for chunk in batch.chunks(1000) {
             out.extend(insert_pending_appeals(tx.conn(), self.backend, chunk).await?);
         }
+        let events: Vec<NewEvent> = out
+            .iter()
+            .zip(batch)
+            .filter(|(accepted, _)| accepted.created)
+            .map(|(a, appeal)| NewEvent::accepted(a.id, appeal, a.status, None))
+            .collect();
+        self.append_events(tx.conn(), &events).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 use super::appeals::Json;
 use super::{now_ms, NewFeedEntry, Result, StorageError, Store};
 use leadgate_domain::call::{CallEvent, CallRecord, CallState, Direction};
+use leadgate_domain::event::{EventType, NewEvent};
 
 /// One call as stored.
 #[derive(Debug, Clone)]
@@ -319,23 +320,28 @@ impl Store {
         interest_id: i64,
         purpose: &str,
     ) -> Result<Vec<(i64, String)>> {
-        let open: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, title FROM tasks WHERE interest_id = $1 AND purpose = $2 \
-             AND status IN ('open', 'overdue') ORDER BY id",
-        )
+        let rows = sqlx::query(&format!(
+            "UPDATE tasks SET status = 'done', done_at = $1, done_by = 'leadgate' \
+             WHERE interest_id = $2 AND purpose = $3 AND status IN ('open', 'overdue') \
+             RETURNING {}",
+            super::interests::TASK_COLUMNS
+        ))
+        .bind(now_ms())
         .bind(interest_id)
         .bind(purpose)
         .fetch_all(&mut *conn)
         .await?;
-        for (id, _) in &open {
-            sqlx::query(
-                "UPDATE tasks SET status = 'done', done_at = $1, done_by = 'leadgate' WHERE id = $2",
-            )
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        }
+        let mut closed = rows
+            .iter()
+            .map(super::interests::task_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        closed.sort_by_key(|t| t.id);
+        let events: Vec<NewEvent> = closed
+            .iter()
+            .map(|t| NewEvent::task(EventType::TaskCompleted, t))
+            .collect();
+        self.append_events(conn, &events).await?;
+        let open: Vec<(i64, String)> = closed.into_iter().map(|t| (t.id, t.title)).collect();
         Ok(open)
     }
 

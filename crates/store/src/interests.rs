@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::appeals::Json;
 use super::{from_ms, now_ms, param_list, to_ms, FeedRow, Result, StorageError, Store, TaskRow};
+use leadgate_domain::event::{EventType, NewEvent};
 use leadgate_domain::interest::{
     FeedEntry, Interaction, Interest, InterestStatus, Task, TaskStatus,
 };
@@ -209,6 +210,22 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(&mut *conn)
         .await?;
+        if let Some((id,)) = row {
+            let created = Task {
+                id,
+                interest_id: task.interest_id,
+                title: task.title.to_string(),
+                assignee: task.assignee.map(str::to_string),
+                due_at: task.due_at,
+                status: TaskStatus::Open,
+                purpose: task.purpose.clone(),
+                created_at: Utc::now(),
+                done_at: None,
+                done_by: None,
+            };
+            let event = NewEvent::task(EventType::TaskCreated, &created);
+            super::events::append(conn, std::slice::from_ref(&event)).await?;
+        }
         Ok(row.map(|(id,)| id))
     }
 
@@ -257,6 +274,7 @@ impl Store {
     ) -> Result<()> {
         let now = now_ms();
         let status = outcome.new_status;
+        let mut events = Vec::new();
         sqlx::query(
             "UPDATE interests SET scenario = $1, stage = $2, status = $3, \
              potential_amount = COALESCE($4, potential_amount), updated_at = $5, \
@@ -276,20 +294,29 @@ impl Store {
                 TaskClosure::AllOpen => None,
                 TaskClosure::Purpose { purpose } => Some(purpose.key()),
             };
-            sqlx::query(
+            let closed = sqlx::query(&format!(
                 "UPDATE tasks SET status = 'done', done_at = $1, done_by = 'leadgate' \
-                 WHERE interest_id = $2 AND status IN ('open', 'overdue') AND ($3 IS NULL OR purpose = $3)",
-            )
+                 WHERE interest_id = $2 AND status IN ('open', 'overdue') AND ($3 IS NULL OR purpose = $3) \
+                 RETURNING {TASK_COLUMNS}"
+            ))
             .bind(now)
             .bind(interest_id)
             .bind(purpose)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
+            for row in &closed {
+                events.push(NewEvent::task(
+                    EventType::TaskCompleted,
+                    &task_from_row(row)?,
+                ));
+            }
         }
         let rows = outcome_rows(interest_id, outcome, cause, appeal_id, now);
         self.insert_feed_entries(conn, &rows.feed).await?;
         let tasks: Vec<TaskRow> = rows.tasks.iter().map(|(t, _)| t.clone()).collect();
         let ids = self.insert_tasks(conn, &tasks).await?;
+        events.extend(created_task_events(&tasks, &ids));
+        self.append_events(conn, &events).await?;
         let announced: Vec<FeedRow> = rows
             .tasks
             .into_iter()
@@ -476,6 +503,29 @@ pub fn outcome_rows(
         })
         .collect();
     OutcomeRows { feed, tasks }
+}
+
+/// `task.created` for each task of `rows` that `ids` (by cause key) says was
+/// created.
+pub fn created_task_events(rows: &[TaskRow], ids: &HashMap<String, i64>) -> Vec<NewEvent> {
+    rows.iter()
+        .filter_map(|r| {
+            let id = *ids.get(&r.cause_key)?;
+            let task = Task {
+                id,
+                interest_id: r.interest_id,
+                title: r.title.clone(),
+                assignee: r.assignee.clone(),
+                due_at: r.due_at_ms.map(from_ms),
+                status: TaskStatus::Open,
+                purpose: r.purpose.clone(),
+                created_at: from_ms(r.created_at_ms),
+                done_at: None,
+                done_by: None,
+            };
+            Some(NewEvent::task(EventType::TaskCreated, &task))
+        })
+        .collect()
 }
 
 /// The feed entry announcing a task, once the task's id is known; `None`

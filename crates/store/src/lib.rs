@@ -11,6 +11,7 @@ pub(crate) mod bulk;
 mod calls;
 mod ceiling;
 mod clients;
+mod events;
 mod interests;
 mod locks;
 mod mail;
@@ -45,7 +46,8 @@ pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
 pub use clients::{ImportedClient, ImportedPerson};
-pub use interests::{announce_task, outcome_rows, ClientState, OutcomeRows};
+pub use events::{EndpointState, FailedAttempt, WebhookFailure};
+pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use matching::{company_rows, domain_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};
@@ -108,12 +110,29 @@ pub struct Store {
     /// wrote fails outright if another writer got in between. Serialising our
     /// own writers here turns that into plain waiting.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Bumped after every write commit of this process and, on PostgreSQL,
+    /// on every commit that journals events anywhere (LISTEN), so that
+    /// change-feed long polls and webhook senders wake at once.
+    journal: Arc<Journal>,
+}
+
+struct Journal {
+    changed: tokio::sync::watch::Sender<u64>,
+    url: String,
+    listening: tokio::sync::OnceCell<()>,
+}
+
+impl Journal {
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// A write transaction; on SQLite it also holds the write gate.
 pub struct WriteTx {
     pub tx: sqlx::Transaction<'static, sqlx::Any>,
     _gate: Option<OwnedMutexGuard<()>>,
+    journal: Arc<Journal>,
 }
 
 impl WriteTx {
@@ -123,6 +142,7 @@ impl WriteTx {
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        self.journal.bump();
         Ok(())
     }
 
@@ -171,6 +191,11 @@ impl Store {
             processing_pool,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            journal: Arc::new(Journal {
+                changed: tokio::sync::watch::Sender::new(0),
+                url,
+                listening: tokio::sync::OnceCell::new(),
+            }),
         })
     }
 
@@ -219,7 +244,11 @@ impl Store {
     pub async fn begin_write(&self) -> Result<WriteTx> {
         let gate = self.lock_writes().await;
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx {
+            tx,
+            _gate: gate,
+            journal: self.journal.clone(),
+        })
     }
 
     /// A write transaction for the pipeline. On SQLite with
@@ -249,7 +278,26 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx {
+            tx,
+            _gate: gate,
+            journal: self.journal.clone(),
+        })
+    }
+
+    /// Changes whenever events may have been journaled. On PostgreSQL the
+    /// first call starts listening for other instances' commits.
+    pub async fn journal_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        if self.backend == Backend::Postgres {
+            let journal = self.journal.clone();
+            self.journal
+                .listening
+                .get_or_init(|| async move {
+                    tokio::spawn(listen_for_events(journal));
+                })
+                .await;
+        }
+        self.journal.changed.subscribe()
     }
 
     /// Row locks where the engine has them; SQLite's single writer (under the
@@ -275,6 +323,38 @@ impl Store {
             p.close().await;
         }
         self.pool.close().await;
+    }
+}
+
+/// Relays PostgreSQL's `leadgate_events` notifications (sent by the commit
+/// that numbers events) to this process's waiters; reconnects when the
+/// connection drops, and wakes everyone then, as something may have been
+/// missed meanwhile.
+async fn listen_for_events(journal: Arc<Journal>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&journal.url).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen("leadgate_events").await {
+                    tracing::warn!(error = %e, "cannot listen for journal notifications");
+                } else {
+                    journal.bump();
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => journal.bump(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "journal notifications interrupted");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot connect to listen for journal notifications")
+            }
+        }
+        journal.bump();
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Storage for the messenger channels: poll cursors, poller leases, raw events
 //! that did not become appeals, conversation peers and the outbound outbox.
 
+use leadgate_domain::event::{EventType, NewEvent};
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -393,6 +394,21 @@ impl Store {
             });
             self.outbound_feed(tx.conn(), row, "message_out", summary, data)
                 .await?;
+            let event = NewEvent::new(
+                EventType::MessageSent,
+                serde_json::json!({"message": {
+                    "id": row.id,
+                    "interest_id": row.interest_id,
+                    "appeal_id": row.appeal_id,
+                    "channel": channel,
+                    "source": row.source,
+                    "kind": row.kind,
+                    "author": row.author,
+                    "text": row.body,
+                    "provider_message_id": provider_message_id,
+                }}),
+            );
+            self.append_events(tx.conn(), &[event]).await?;
         }
         tx.commit().await
     }

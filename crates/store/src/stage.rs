@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::interests::{interest_from_row, task_from_row, INTEREST_COLUMNS, TASK_COLUMNS};
 use super::{from_ms, now_ms, to_ms, Backend, Result, Store};
+use leadgate_domain::event::{EventType, NewEvent};
 pub use leadgate_domain::interest::InterestFacts;
 use leadgate_domain::interest::{Interest, Task, TaskStatus};
 use leadgate_domain::scenario::OrderTotals;
@@ -377,16 +378,21 @@ impl Store {
 
     /// Marks an open or overdue task done; `false` if it was not open.
     pub async fn complete_task(&self, conn: &mut AnyConnection, id: i64, by: &str) -> Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "UPDATE tasks SET status = 'done', done_at = $1, done_by = $2 \
-             WHERE id = $3 AND status IN ('open', 'overdue')",
-        )
+             WHERE id = $3 AND status IN ('open', 'overdue') RETURNING {TASK_COLUMNS}"
+        ))
         .bind(now_ms())
         .bind(by)
         .bind(id)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(row) = done else {
+            return Ok(false);
+        };
+        let event = NewEvent::task(EventType::TaskCompleted, &task_from_row(&row)?);
+        self.append_events(conn, &[event]).await?;
+        Ok(true)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -426,13 +432,19 @@ impl Store {
         conn: &mut AnyConnection,
         now: DateTime<Utc>,
     ) -> Result<Vec<OverdueTask>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE tasks SET status = 'overdue' WHERE status = 'open' AND due_at IS NOT NULL \
-             AND due_at < $1 RETURNING id, interest_id, title, assignee_login, due_at",
-        )
+             AND due_at < $1 RETURNING {TASK_COLUMNS}"
+        ))
         .bind(to_ms(now))
         .fetch_all(&mut *conn)
         .await?;
+        let mut events = rows
+            .iter()
+            .map(|r| Ok(NewEvent::task(EventType::TaskOverdue, &task_from_row(r)?)))
+            .collect::<Result<Vec<_>>>()?;
+        events.sort_by_key(|e| e.data["task"]["id"].as_i64());
+        self.append_events(conn, &events).await?;
         let mut overdue = rows
             .iter()
             .map(|r| {

@@ -23,7 +23,7 @@ use leadgate_http::HttpState;
 use leadgate_sources::{Source, SourceContext};
 use leadgate_store::Store;
 
-use crate::api::{health, records, review, stage};
+use crate::api::{changes, health, records, review, stage};
 use crate::settings::WebSettings;
 
 /// What every handler of the API and the pages can reach.
@@ -40,6 +40,8 @@ pub struct AppState {
     pub stage: Arc<Stage>,
     /// For actions that continue an appeal's processing (review decisions).
     pub pipeline: Pipeline,
+    /// `[[webhooks]]`, for their state (API, admin page, metrics).
+    pub webhooks: Arc<Vec<leadgate_sources::webhooks::settings::WebhookSettings>>,
 }
 
 impl HttpState for AppState {
@@ -63,6 +65,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         .merge(records::routes())
         .merge(stage::routes())
         .merge(review::routes())
+        .merge(changes::routes())
         .merge(crate::pages::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .with_state(state);
@@ -111,8 +114,11 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         health::healthz,
         health::readyz,
         health::metrics,
+        changes::get_changes,
+        changes::list_webhooks,
+        changes::replay_webhook,
     ),
-    components(schemas(error::Problem)),
+    components(schemas(error::Problem, leadgate_domain::event::EventType)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -18,6 +18,7 @@ use super::{Deferred, Pipeline, Processed};
 use leadgate_domain::appeal::{Appeal, AppealStatus, CallDirection, CallOutcome, Intent};
 use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{Decision, DecisionKind};
+use leadgate_domain::event::{EventType, NewEvent};
 use leadgate_store::{to_ms, CallInteraction, NewFeedEntry, NewTask, StorageError};
 
 pub(super) const CALLBACK_PURPOSE: &str = "callback";
@@ -88,6 +89,20 @@ pub(super) async fn before_client(
     let mut record = record.clone();
     record.reason = Some(reason.to_string());
     record.client_id = Some(decision.client_id);
+    let mut decided = appeal.clone();
+    decided.status = AppealStatus::Rejected;
+    decided.client_id = decision.client_id;
+    decided.decision = Some(record.clone().into());
+    p.store
+        .append_events(
+            conn,
+            &[NewEvent::appeal(
+                EventType::AppealDecided,
+                decided,
+                json!({}),
+            )],
+        )
+        .await?;
     p.store
         .finish_appeal(
             conn,
@@ -135,6 +150,7 @@ pub(super) async fn route(
     let (status, interest) = match p.store.open_interest_of(conn, client_id).await? {
         Some(open) => {
             p.store.touch_interest(conn, open.id).await?;
+            later.linked(appeal, &open, "call");
             (AppealStatus::Linked, open)
         }
         None => {
@@ -269,6 +285,24 @@ pub(super) async fn route(
             .set_call_route(conn, stored.id, interest.id, interaction_id)
             .await?;
     }
+    later.event(NewEvent::new(
+        EventType::CallFinished,
+        json!({"call": {
+            "call_id": call.call_id,
+            "direction": call.direction,
+            "outcome": call.outcome,
+            "duration_secs": call.duration_secs,
+            "talk_secs": call.talk_secs,
+            "employee": call.employee,
+            "recording_url": call.recording_url,
+            "ended_at": ended_at,
+            "source": appeal.source,
+            "appeal_id": appeal.id,
+            "client_id": client_id,
+            "interest_id": interest.id,
+            "interaction_id": interaction_id,
+        }}),
+    ));
     Ok((status, interest.id))
 }
 

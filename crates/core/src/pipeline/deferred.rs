@@ -22,14 +22,19 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
-use leadgate_domain::appeal::ContactKey;
-use leadgate_domain::client::ClientKind;
+use chrono::Utc;
+use serde_json::json;
+
+use leadgate_domain::appeal::{Appeal, ContactKey, Intent};
+use leadgate_domain::client::{Client, ClientKind, ContactPerson, ContactPoint};
 use leadgate_domain::dedup::{BlockingKey, KeyHit, PendingKeys, StoredPerson};
+use leadgate_domain::event::{EventType, NewEvent};
+use leadgate_domain::interest::{Interest, InterestStatus};
 use leadgate_store::Prefetched;
 use leadgate_store::{
-    announce_task, domain_rows, now_ms, ClientState, FeedRow, FinishedRow, IdTable, KeyRow,
-    NewClientRow, NewInterestRow, NewPersonRow, OutcomeRows, PointRow, StorageError, Store,
-    TaskRow,
+    announce_task, created_task_events, domain_rows, from_ms, now_ms, ClientState, FeedRow,
+    FinishedRow, IdTable, KeyRow, NewClientRow, NewInterestRow, NewPersonRow, OutcomeRows,
+    PointRow, StorageError, Store, TaskRow,
 };
 
 const ROUND_ROBIN: &str = "round_robin";
@@ -60,6 +65,11 @@ pub(crate) struct Deferred {
     /// The state of clients the batch is likely to route to, read with the
     /// prefetch; dropped as soon as the batch writes to the client.
     states: HashMap<i64, ClientState>,
+    /// Events of what is held back, journaled with it.
+    events: Vec<NewEvent>,
+    /// `client.created` of clients created since the last flush, by client,
+    /// to which their contact points are added as they come.
+    created_clients: HashMap<i64, Client>,
 }
 
 /// Who carries each key the batch has written, by (kind, value) as the
@@ -214,6 +224,23 @@ impl Deferred {
             person_id,
             name: person_name.to_string(),
         });
+        self.created_clients.insert(
+            client_id,
+            Client {
+                id: client_id,
+                external_id: None,
+                kind,
+                name: name.to_string(),
+                responsible: responsible.map(str::to_string),
+                contact_persons: vec![ContactPerson {
+                    id: person_id,
+                    name: person_name.to_string(),
+                    contact_points: Vec::new(),
+                }],
+                contact_points: Vec::new(),
+                created_at: from_ms(at_ms),
+            },
+        );
         self.client(client_id);
         Ok((client_id, person_id))
     }
@@ -228,11 +255,47 @@ impl Deferred {
         row.id = self.next_id(store, conn, IdTable::Interests).await?;
         let id = row.id;
         self.client(row.client_id);
+        let at = from_ms(row.at_ms);
+        let interest = Interest {
+            id,
+            client_id: row.client_id,
+            person_id: row.person_id,
+            scenario: row.scenario.clone(),
+            stage: row.stage.clone(),
+            status: InterestStatus::Open,
+            responsible: row.responsible.clone(),
+            potential_amount: None,
+            channel: row.channel.clone(),
+            source: row.source.clone(),
+            created_at: at,
+            updated_at: at,
+        };
+        self.event(NewEvent::about(
+            EventType::InterestCreated,
+            "interest",
+            &interest,
+            json!({}),
+        ));
         self.interests_new.push(row);
         Ok(id)
     }
 
     pub fn contact_points(&mut self, client_id: i64, person_id: Option<i64>, keys: &[ContactKey]) {
+        if let Some(client) = self.created_clients.get_mut(&client_id) {
+            let points = keys.iter().map(|k| ContactPoint {
+                kind: k.kind,
+                value: k.value.clone(),
+                raw: k.raw.clone(),
+            });
+            match client
+                .contact_persons
+                .iter_mut()
+                .find(|p| Some(p.id) == person_id)
+            {
+                Some(person) => person.contact_points.extend(points),
+                None => client.contact_points.extend(points),
+            }
+        }
         for key in keys {
             self.note((key.kind.as_str(), key.value.clone()), client_id, person_id);
             self.points.push(PointRow {
@@ -281,8 +344,61 @@ impl Deferred {
         }
     }
 
-    pub fn finished(&mut self, row: FinishedRow) {
+    /// The appeal's result, and its `appeal.decided` event.
+    pub fn finished(&mut self, appeal: &Appeal, row: FinishedRow) {
+        let mut decided = appeal.clone();
+        decided.status = row.status;
+        decided.client_id = row.client_id;
+        decided.interest_id = row.interest_id;
+        decided.decision = Some(row.decision.clone());
+        self.event(NewEvent::appeal(
+            EventType::AppealDecided,
+            decided,
+            json!({}),
+        ));
         self.finished.push(row);
+    }
+
+    /// Journaled with the next flush, after what is held back so far.
+    pub fn event(&mut self, event: NewEvent) {
+        self.flush_created_clients();
+        self.events.push(event);
+    }
+
+    fn flush_created_clients(&mut self) {
+        let mut created: Vec<Client> = self.created_clients.drain().map(|(_, c)| c).collect();
+        created.sort_by_key(|c| c.id);
+        for client in created {
+            self.events.push(NewEvent::about(
+                EventType::ClientCreated,
+                "client",
+                &client,
+                json!({}),
+            ));
+        }
+    }
+
+    /// The appeal joined an existing interest (`how`: `appeal`, `message`,
+    /// `reply`, `call`); a message or a reply is also `message.received`.
+    pub fn linked(&mut self, appeal: &Appeal, interest: &Interest, how: &str) {
+        let mut now = interest.clone();
+        now.updated_at = Utc::now();
+        self.event(NewEvent::about(
+            EventType::InterestLinkedAppeal,
+            "interest",
+            &now,
+            json!({"appeal_id": appeal.id, "how": how}),
+        ));
+        if how == "message" || how == "reply" || matches!(appeal.intent, Intent::Reply { .. }) {
+            let mut received = appeal.clone();
+            received.interest_id = Some(interest.id);
+            received.client_id = Some(interest.client_id);
+            self.event(NewEvent::appeal(
+                EventType::MessageReceived,
+                received,
+                json!({"interest_id": interest.id}),
+            ));
+        }
     }
 
     /// The next value of the round-robin counter. The first use in a batch
@@ -343,6 +459,9 @@ impl Deferred {
         } else {
             store.insert_tasks(conn, &self.tasks).await?
         };
+        self.flush_created_clients();
+        self.events
+            .extend(created_task_events(&self.tasks, &task_ids));
         let feed: Vec<FeedRow> = std::mem::take(&mut self.feed)
             .into_iter()
             .filter_map(|f| match f {
@@ -357,6 +476,9 @@ impl Deferred {
         }
         if !self.finished.is_empty() {
             store.finish_appeals(conn, &self.finished).await?;
+        }
+        if !self.events.is_empty() {
+            store.append_events(conn, &self.events).await?;
         }
         if let Some(counter) = &mut self.round_robin {
             if counter.value != counter.stored {

@@ -25,6 +25,7 @@ use leadgate_domain::appeal::{Appeal, AppealStatus, ContactKey, Intent, Normaliz
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{DecisionKind, Probe};
+use leadgate_domain::event::interest_events;
 use leadgate_domain::routing::Router;
 use leadgate_store::{
     company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, ClientState,
@@ -372,13 +373,16 @@ impl Pipeline {
                 &[],
                 "already processed",
             );
-            later.finished(finished(
-                appeal.id,
-                AppealStatus::Linked,
-                Some(client_id),
-                Some(interest_id),
-                record,
-            ));
+            later.finished(
+                appeal,
+                finished(
+                    appeal.id,
+                    AppealStatus::Linked,
+                    Some(client_id),
+                    Some(interest_id),
+                    record,
+                ),
+            );
             return Ok(Processed {
                 appeal_id: appeal.id,
                 status: AppealStatus::Linked,
@@ -414,13 +418,10 @@ impl Pipeline {
                 self.store
                     .open_review_item(conn, appeal.id, &decision.candidates)
                     .await?;
-                later.finished(finished(
-                    appeal.id,
-                    AppealStatus::Review,
-                    None,
-                    None,
-                    record,
-                ));
+                later.finished(
+                    appeal,
+                    finished(appeal.id, AppealStatus::Review, None, None, record),
+                );
                 return Ok(Processed {
                     appeal_id: appeal.id,
                     status: AppealStatus::Review,
@@ -509,13 +510,16 @@ impl Pipeline {
             .link_or_create_interest(conn, later, appeal, client_id, person_id, state)
             .await?;
         record.client_id = Some(Some(client_id));
-        later.finished(finished(
-            appeal.id,
-            status,
-            Some(client_id),
-            Some(interest_id),
-            record,
-        ));
+        later.finished(
+            appeal,
+            finished(
+                appeal.id,
+                status,
+                Some(client_id),
+                Some(interest_id),
+                record,
+            ),
+        );
         Ok(Processed {
             appeal_id: appeal.id,
             status,
@@ -660,6 +664,7 @@ impl Pipeline {
                 format!("Сообщение ({}): {summary}", appeal.channel),
             ));
             self.store.touch_interest(conn, open.id).await?;
+            later.linked(appeal, &open, "message");
             return Ok((AppealStatus::Linked, open.id));
         }
         later.feed(appeal_entry(
@@ -686,6 +691,10 @@ impl Pipeline {
                 Some(appeal.id),
             )
             .await?;
+        later.linked(appeal, &open, "appeal");
+        for event in interest_events(&open, &outcome, now) {
+            later.event(event);
+        }
         Ok((AppealStatus::Linked, open.id))
     }
 
@@ -782,18 +791,22 @@ impl Pipeline {
         let summary = format!("Ответ ({}): {}", appeal.channel, appeal_summary(appeal));
         later.feed(appeal_entry(interest.id, appeal, "message", summary));
         self.store.touch_interest(conn, interest.id).await?;
+        later.linked(appeal, interest, "reply");
         let record = DecisionRecord::without_matcher(
             DecisionKind::ExistingClient,
             &["thread"],
             "a reply in a known thread",
         );
-        later.finished(finished(
-            appeal.id,
-            AppealStatus::Linked,
-            Some(interest.client_id),
-            Some(interest.id),
-            record,
-        ));
+        later.finished(
+            appeal,
+            finished(
+                appeal.id,
+                AppealStatus::Linked,
+                Some(interest.client_id),
+                Some(interest.id),
+                record,
+            ),
+        );
         Ok(Processed {
             appeal_id: appeal.id,
             status: AppealStatus::Linked,

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::outbox::Outbox;
 use crate::settings::CoreSettings as Settings;
+use leadgate_domain::event::interest_events;
 use leadgate_domain::interest::{Interest, InterestStatus, Task};
 use leadgate_domain::role::Role;
 use leadgate_domain::routing::Router;
@@ -422,6 +423,9 @@ impl Stage {
                 None,
             )
             .await?;
+        self.store
+            .append_events(tx.conn(), &interest_events(&interest, &outcome, Utc::now()))
+            .await?;
         tx.commit().await?;
         tracing::info!(
             interest_id,
@@ -628,6 +632,9 @@ impl Stage {
                 &format!("event:{}", event.event_id),
                 None,
             )
+            .await?;
+        self.store
+            .append_events(tx.conn(), &interest_events(&interest, &outcome, Utc::now()))
             .await?;
         tx.commit().await?;
         tracing::info!(

@@ -53,11 +53,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .backlog(|| async { state.store.appeal_counts().await.map(|c| c.pending) })
         .await;
     let review = state.store.open_review_count().await.unwrap_or(-1);
+    let mut text = state.metrics.render(pending, review);
+    text.push_str(&super::changes::webhook_metrics(&state).await);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(pending, review),
+        text,
     )
 }

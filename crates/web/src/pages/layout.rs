@@ -26,6 +26,11 @@ pub const NAV: &[NavLink] = &[
         title: "Мои продажи",
         roles: &[Role::Manager, Role::Head],
     },
+    NavLink {
+        path: "/ui/webhooks",
+        title: "Вебхуки",
+        roles: &[Role::Admin],
+    },
 ];
 
 pub fn role_name(role: Role) -> &'static str {

@@ -19,6 +19,7 @@ pub mod layout;
 mod login;
 mod review;
 pub mod session;
+mod webhooks;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(login::routes())
         .merge(review::routes())
         .merge(board::routes())
+        .merge(webhooks::routes())
         .route("/ui/static/{name}", get(static_file))
         .layer(middleware::from_fn(page_headers))
 }
