@@ -43,7 +43,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
-pub use clients::{ImportedClient, ImportedPerson};
+pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
 pub use interests::{announce_task, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
 pub use matching::{company_rows, domain_rows, person_rows, KeyRow};
