@@ -38,6 +38,30 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Write a configuration for a real server: random API token and webhook
+    /// secret (files with mode 0600 beside it), the managers, the database;
+    /// then set the first admin's password.
+    Init {
+        /// Where leadgate.toml and its secret files go.
+        #[arg(long, default_value = "/etc/leadgate")]
+        dir: PathBuf,
+        /// A manager as login:Name:email (repeat for each).
+        #[arg(long = "manager", value_name = "LOGIN:NAME:EMAIL", value_parser = crate::init::parse_manager)]
+        managers: Vec<crate::init::ManagerArg>,
+        /// Database URL (default: SQLite under /var/lib/leadgate, or in DIR).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// The first admin's login.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// Read the admin's password from this file (else asked on a terminal,
+        /// else made up and written to DIR/admin.password).
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+        /// Replace an existing DIR/leadgate.toml and its secrets.
+        #[arg(long)]
+        force: bool,
+    },
     /// Export data.
     Export {
         #[command(subcommand)]
@@ -331,6 +355,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Init {
+            dir,
+            managers,
+            database,
+            admin,
+            admin_password_file,
+            force,
+        } => {
+            crate::init::init(&crate::init::InitOptions {
+                dir: dir.clone(),
+                managers: managers.clone(),
+                database: database.clone(),
+                admin: admin.clone(),
+                admin_password_file: admin_password_file.clone(),
+                force: *force,
+            })
+            .await
+        }
         Command::Export {
             what: ExportCommand::Clients { file },
         } => {
@@ -376,6 +418,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
+            if settings.server.demo {
+                tracing::warn!(
+                    "DEMO MODE ([server] demo = true): the shipped demo token and change-me secrets \
+                     are accepted and known to anyone who read the repository; do not expose this \
+                     server. `leadgate init` writes a configuration with random secrets"
+                );
+                eprintln!(
+                    "WARNING: leadgate runs in DEMO MODE: its API token and webhook secrets are public. \
+                     Do not expose it; run `leadgate init` for a real configuration."
+                );
+            }
             let app = Application::build(settings)
                 .await
                 .context("starting leadgate")?;

@@ -1,5 +1,6 @@
 //! Benchmarks as commands: each subcommand prints its figures.
 
+mod import;
 mod ingest;
 mod mail;
 mod quality;
@@ -24,6 +25,8 @@ enum Command {
     Match(quality::Args),
     /// Mail intake: messages per second taken from a real Dovecot folder.
     Mail(mail::Args),
+    /// Write a client base file (CSV or .xlsx) to time `leadgate import clients` on.
+    ClientsFile(import::Args),
 }
 
 #[tokio::main]
@@ -32,5 +35,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Match(args) => quality::run(args).await,
         Command::Mail(args) => mail::run(args).await,
+        Command::ClientsFile(args) => import::run(args),
     }
 }
