@@ -160,6 +160,7 @@ fn client(i: u64) -> ImportedClient {
             ImportedPerson {
                 name: name(i, k),
                 keys: card.normalize(Region::Ru).keys,
+                dropped: Vec::new(),
             }
         })
         .collect();
@@ -176,6 +177,8 @@ fn client(i: u64) -> ImportedClient {
             name(i, 0)
         },
         responsible: None,
+        imported_responsible: None,
+        inn: None,
         persons,
     }
 }

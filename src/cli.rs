@@ -38,6 +38,35 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Write a configuration for a real server: random API token and webhook
+    /// secret (files with mode 0600 beside it), the managers, the database;
+    /// then set the first admin's password.
+    Init {
+        /// Where leadgate.toml and its secret files go.
+        #[arg(long, default_value = "/etc/leadgate")]
+        dir: PathBuf,
+        /// A manager as login:Name:email (repeat for each).
+        #[arg(long = "manager", value_name = "LOGIN:NAME:EMAIL", value_parser = crate::init::parse_manager)]
+        managers: Vec<crate::init::ManagerArg>,
+        /// Database URL (default: SQLite under /var/lib/leadgate, or in DIR).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// The first admin's login.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// Read the admin's password from this file (else asked on a terminal,
+        /// else made up and written to DIR/admin.password).
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+        /// Replace an existing DIR/leadgate.toml and its secrets.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Export data.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Manage people who log in to the pages and personal API tokens.
     User {
         #[command(subcommand)]
@@ -230,7 +259,35 @@ pub enum TelegramCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Import clients from a CSV file (see README for the columns).
+    /// Import clients from CSV or .xlsx (docs/import.md): every usable row
+    /// imports; bad values are dropped alone and reported.
+    Clients {
+        file: PathBuf,
+        /// Read and check everything, report what an import would do, write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Write every refused row, dropped point and unassigned client here (CSV).
+        #[arg(long, value_name = "FILE.csv")]
+        report: Option<PathBuf>,
+        /// Add responsibles that are not configured managers to the database as managers.
+        #[arg(long)]
+        create_managers: bool,
+        /// The file's encoding when it is neither UTF-8 nor windows-1251 (found by itself).
+        #[arg(long, value_name = "NAME")]
+        encoding: Option<String>,
+        /// COLUMN=FIELD for a column the import does not recognise (FIELD `-` ignores it).
+        #[arg(long, value_name = "COLUMN=FIELD", value_parser = parse_map_arg)]
+        map: Vec<(String, crate::import::Field)>,
+    },
+}
+
+fn parse_map_arg(s: &str) -> Result<(String, crate::import::Field), String> {
+    crate::import::parse_map(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Write every client in the import format (one row per contact person).
     Clients { file: PathBuf },
 }
 
@@ -289,7 +346,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import {
-            what: ImportCommand::Clients { file },
+            what:
+                ImportCommand::Clients {
+                    file,
+                    check,
+                    report,
+                    create_managers,
+                    encoding,
+                    map,
+                },
+        } => {
+            let settings = load(&cli)?;
+            crate::telemetry::init(&settings.logging);
+            let store = Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
+            if !check {
+                store.migrate().await.context("applying migrations")?;
+            }
+            let options = crate::import::ImportOptions {
+                check: *check,
+                create_managers: *create_managers,
+                encoding: encoding.clone(),
+                map: map.clone(),
+            };
+            let result = import_command(&store, &settings, file, report.as_deref(), &options).await;
+            store.close().await;
+            result
+        }
+        Command::Init {
+            dir,
+            managers,
+            database,
+            admin,
+            admin_password_file,
+            force,
+        } => {
+            crate::init::init(&crate::init::InitOptions {
+                dir: dir.clone(),
+                managers: managers.clone(),
+                database: database.clone(),
+                admin: admin.clone(),
+                admin_password_file: admin_password_file.clone(),
+                force: *force,
+            })
+            .await
+        }
+        Command::Export {
+            what: ExportCommand::Clients { file },
         } => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
@@ -297,34 +401,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?;
             store.migrate().await.context("applying migrations")?;
-            let handle =
-                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-            let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
-            let progress = std::io::stderr().is_terminal().then(|| {
-                let bar = indicatif::ProgressBar::new(size);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                bar
-            });
-            let started = std::time::Instant::now();
-            let report = crate::import::import_clients(
-                &store,
-                &settings,
-                std::io::BufReader::with_capacity(1 << 20, handle),
-                progress.as_ref(),
-            )
-            .await?;
-            for bad in &report.bad_rows {
-                eprintln!("line {}: {}", bad.line, bad.reason);
-            }
+            let out = std::fs::File::create(file)
+                .with_context(|| format!("creating {}", file.display()))?;
+            let counts =
+                crate::import::export::export_clients(&store, std::io::BufWriter::new(out))
+                    .await
+                    .with_context(|| format!("exporting to {}", file.display()))?;
             println!(
-                "imported {} clients from {} rows in {:.1}s; {} bad rows skipped",
-                report.clients,
-                report.rows,
-                started.elapsed().as_secs_f64(),
-                report.bad_rows.len()
+                "exported {} clients ({} rows) to {}",
+                counts.clients,
+                counts.rows,
+                file.display()
             );
             store.close().await;
             Ok(())
@@ -369,6 +456,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let settings = load(&cli)?;
             crate::telemetry::init(&settings.logging);
+            if settings.server.demo {
+                tracing::warn!(
+                    "DEMO MODE ([server] demo = true): the shipped demo token and change-me secrets \
+                     are accepted and known to anyone who read the repository; do not expose this \
+                     server. `leadgate init` writes a configuration with random secrets"
+                );
+                eprintln!(
+                    "WARNING: leadgate runs in DEMO MODE: its API token and webhook secrets are public. \
+                     Do not expose it; run `leadgate init` for a real configuration."
+                );
+            }
             let app = Application::build(settings)
                 .await
                 .context("starting leadgate")?;
@@ -380,4 +478,139 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn import_command(
+    store: &Store,
+    settings: &Settings,
+    file: &std::path::Path,
+    report_file: Option<&std::path::Path>,
+    options: &crate::import::ImportOptions,
+) -> anyhow::Result<()> {
+    use crate::import::report::describe;
+    let handle =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let started = std::time::Instant::now();
+    let report = crate::import::import_clients(
+        store,
+        settings,
+        std::io::BufReader::with_capacity(1 << 20, handle),
+        options,
+        progress.as_ref(),
+    )
+    .await
+    .with_context(|| format!("importing {}", file.display()))?;
+    if let Some(path) = report_file {
+        let out = std::fs::File::create(path)
+            .with_context(|| format!("creating the report {}", path.display()))?;
+        crate::import::write_report(std::io::BufWriter::new(out), &report.issues)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    let verb = if options.check {
+        "check only, nothing written: would import"
+    } else {
+        "imported"
+    };
+    println!(
+        "{verb} {} clients ({} new, {} updated; {} persons, {} contact points) from {} rows of {} in {:.1}s",
+        report.clients,
+        report.created,
+        report.updated,
+        report.persons,
+        report.points,
+        report.rows,
+        report.format,
+        started.elapsed().as_secs_f64(),
+    );
+    let refused = report.refused();
+    println!(
+        "skipped {} rows{}",
+        report.refused_rows(),
+        if refused.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", describe(&refused))
+        }
+    );
+    let dropped = report.dropped();
+    println!(
+        "dropped {} contact points (kept as typed on the person){}",
+        dropped.values().sum::<u64>(),
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", describe(&dropped))
+        }
+    );
+    let ignored = report.ignored();
+    if !ignored.is_empty() {
+        println!(
+            "ignored {} values: {}",
+            ignored.values().sum::<u64>(),
+            describe(&ignored)
+        );
+    }
+    if !report.unknown_managers.is_empty() {
+        let list: Vec<String> = report
+            .unknown_managers
+            .iter()
+            .map(|(login, rows)| format!("{login} ({rows} rows)"))
+            .collect();
+        println!(
+            "unassigned (responsible is no manager, the clients take the round robin): {}; \
+             declare them in [[managers]] or re-run with --create-managers",
+            list.join(", ")
+        );
+    }
+    if !report.created_managers.is_empty() {
+        println!(
+            "{} managers: {}",
+            if options.check { "would add" } else { "added" },
+            report.created_managers.join(", ")
+        );
+    }
+    if !report.unused_columns.is_empty() {
+        println!(
+            "columns not imported: {} (use --map COLUMN=FIELD)",
+            report.unused_columns.join(", ")
+        );
+    }
+    for issue in report.issues.iter().take(20) {
+        eprintln!(
+            "line {}: {} {}{}{}",
+            issue.line,
+            issue.action.as_str(),
+            issue.reason.code(),
+            if issue.column.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", issue.column)
+            },
+            if issue.value.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", issue.value)
+            },
+        );
+    }
+    if report.issues.len() > 20 {
+        eprintln!(
+            "... and {} more{}",
+            report.issues.len() - 20,
+            if report_file.is_some() {
+                " in the report"
+            } else {
+                " (--report FILE.csv lists all)"
+            }
+        );
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod import;
+pub mod init;
 pub mod service;
 pub mod settings;
 pub mod startup;

@@ -224,6 +224,8 @@ pub fn load_from_str(
         }
     };
     resolve_secret_files(&mut table, "", &mut problems);
+    let mut demo_values = Vec::new();
+    find_demo_values(&table, "", &mut demo_values);
 
     let server = section::<ServerSettings>(&mut table, "server", &mut problems);
     let database = section::<DatabaseSettings>(&mut table, "database", &mut problems);
@@ -280,6 +282,17 @@ pub fn load_from_str(
         &settings.events,
     ));
     problems.extend(settings.pbx.check(&settings.managers));
+    if !settings.server.demo {
+        for key in demo_values {
+            problems.push(ConfigProblem {
+                key,
+                message: "is a demo value from the shipped configuration, known to anyone who \
+                          read it; put a secret of your own (`leadgate init` writes random ones), \
+                          or set `[server] demo = true` for a demo"
+                    .into(),
+            });
+        }
+    }
     if problems.is_empty() {
         Ok(settings)
     } else {
@@ -552,6 +565,38 @@ fn resolve_secret_files(
     for (key, value) in table.iter_mut() {
         let child = join_path(prefix, key);
         resolve_nested(value, &child, problems);
+    }
+}
+
+/// Secrets the shipped configuration comes with: anyone who read the
+/// repository knows them.
+pub fn is_demo_secret(value: &str) -> bool {
+    let v = value.trim();
+    v == "demo-token-change-me" || v.starts_with("change-me")
+}
+
+/// Key paths of secrets holding a demo value.
+fn find_demo_values(
+    table: &config::Map<String, config::Value>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    for (key, value) in table {
+        let path = join_path(prefix, key);
+        find_demo_in(value, &path, SECRET_KEYS.contains(&key.as_str()), out);
+    }
+}
+
+fn find_demo_in(value: &config::Value, path: &str, secret: bool, out: &mut Vec<String>) {
+    match &value.kind {
+        config::ValueKind::Table(t) => find_demo_values(t, path, out),
+        config::ValueKind::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_demo_in(item, &format!("{path}[{i}]"), secret, out);
+            }
+        }
+        config::ValueKind::String(s) if secret && is_demo_secret(s) => out.push(path.to_string()),
+        _ => {}
     }
 }
 

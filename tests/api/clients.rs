@@ -3,7 +3,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::helpers::{appeal, spawn_app};
-use leadgate::import::import_clients;
+use leadgate::import::{import_clients, ImportOptions};
 
 const CSV: &str = "client_id,client_name,client_kind,person_name,phones,emails,telegram,vk,responsible
 c-1,ООО Ромашка,company,Иван Петров,+7 (495) 123-45-67;8 912 345 67 89,ivan@romashka.ru,@ivan_p,id101,petrov
@@ -18,21 +18,34 @@ c-6,Неизвестный менеджер,person,,,x@y.ru,,,nobody
 #[tokio::test]
 async fn import_reports_bad_rows_and_is_idempotent() {
     let app = spawn_app().await;
-    let report = import_clients(&app.store, &app.settings, CSV.as_bytes(), None)
-        .await
-        .unwrap();
+    let report = import_clients(
+        &app.store,
+        &app.settings,
+        CSV.as_bytes(),
+        &ImportOptions::default(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.rows, 7);
-    assert_eq!(report.clients, 2);
-    let lines: Vec<u64> = report.bad_rows.iter().map(|b| b.line).collect();
-    assert_eq!(lines, vec![5, 6, 7, 8]);
-    assert!(
-        report.bad_rows[0].reason.starts_with("phones[0]"),
-        "{:?}",
-        report.bad_rows[0]
+    // Only the row with no name and no contact point is refused; the bad
+    // phone, the unknown kind and the unknown manager cost only themselves.
+    assert_eq!(report.clients, 5);
+    assert_eq!(report.refused_rows(), 1);
+    let lines: Vec<(u64, &str)> = report
+        .issues
+        .iter()
+        .map(|i| (i.line, i.reason.code()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (5, "invalid_phone"),
+            (6, "nothing_usable"),
+            (7, "invalid_client_kind"),
+            (8, "unknown_manager")
+        ]
     );
-    assert!(report.bad_rows[1].reason.contains("client_name"));
-    assert!(report.bad_rows[2].reason.contains("client_kind"));
-    assert!(report.bad_rows[3].reason.contains("responsible"));
 
     // Lookup by any spelling of the number finds the company with both persons.
     let (status, found) = app.get_json("/api/v1/clients?phone=%2B79123456789").await;
@@ -56,9 +69,15 @@ async fn import_reports_bad_rows_and_is_idempotent() {
 
     // Re-import: nothing doubles, names update.
     let changed = CSV.replace("ООО Ромашка,company,Иван", "ООО «Ромашка»,company,Иван");
-    import_clients(&app.store, &app.settings, changed.as_bytes(), None)
-        .await
-        .unwrap();
+    import_clients(
+        &app.store,
+        &app.settings,
+        changed.as_bytes(),
+        &ImportOptions::default(),
+        None,
+    )
+    .await
+    .unwrap();
     let (_, again) = app.get_json("/api/v1/clients?email=OLGA@romashka.ru").await;
     assert_eq!(again.as_array().unwrap().len(), 1);
     assert_eq!(again[0]["id"], client["id"]);
@@ -75,9 +94,15 @@ async fn import_reports_bad_rows_and_is_idempotent() {
 #[tokio::test]
 async fn an_appeal_from_an_imported_client_goes_to_its_responsible() {
     let app = spawn_app().await;
-    import_clients(&app.store, &app.settings, CSV.as_bytes(), None)
-        .await
-        .unwrap();
+    import_clients(
+        &app.store,
+        &app.settings,
+        CSV.as_bytes(),
+        &ImportOptions::default(),
+        None,
+    )
+    .await
+    .unwrap();
     let r = app
         .post_appeal(&appeal(
             "site",
@@ -100,10 +125,16 @@ async fn an_appeal_from_an_imported_client_goes_to_its_responsible() {
 #[tokio::test]
 async fn import_rejects_a_wrong_header_and_the_cli_imports_a_file() {
     let app = spawn_app().await;
-    let err = import_clients(&app.store, &app.settings, "id,name\n1,x\n".as_bytes(), None)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("client_id,client_name"), "{err}");
+    let err = import_clients(
+        &app.store,
+        &app.settings,
+        "foo,bar\n1,x\n".as_bytes(),
+        &ImportOptions::default(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--map"), "{err}");
 
     // The command line on a fresh database: migrations run first.
     let dir = tempfile::tempdir().unwrap();
@@ -121,6 +152,8 @@ async fn import_rejects_a_wrong_header_and_the_cli_imports_a_file() {
             "clients",
         ])
         .arg(&csv_path)
+        .arg("--report")
+        .arg(dir.path().join("report.csv"))
         .env("LEADGATE__DATABASE__URL", &db.url)
         .env("LEADGATE__LOGGING__LEVEL", "warn")
         .output()
@@ -129,8 +162,50 @@ async fn import_rejects_a_wrong_header_and_the_cli_imports_a_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("imported 2 clients from 7 rows"),
+        stdout.contains("imported 5 clients (5 new, 0 updated;"),
         "{stdout}"
     );
-    assert!(stderr.contains("line 5: phones[0]"), "{stderr}");
+    assert!(stdout.contains("from 7 rows"), "{stdout}");
+    assert!(
+        stdout.contains("skipped 1 rows: nothing_usable 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dropped 1 contact points (kept as typed on the person): invalid_phone 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nobody (1 rows)"), "{stdout}");
+    assert!(
+        stderr.contains("line 5: dropped invalid_phone [phones] `12`"),
+        "{stderr}"
+    );
+    let report = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
+    assert!(
+        report.starts_with(
+            "line,column,value,reason,action,detail\n5,phones,12,invalid_phone,dropped,"
+        ),
+        "{report}"
+    );
+
+    // --check on the same file writes nothing.
+    let db2 = crate::helpers::fresh_db().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/leadgate.toml"),
+            "import",
+            "clients",
+            "--check",
+        ])
+        .arg(&csv_path)
+        .env("LEADGATE__DATABASE__URL", &db2.url)
+        .env("LEADGATE__LOGGING__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("nothing written: would import 5 clients"),
+        "{stdout}"
+    );
 }

@@ -188,9 +188,12 @@ fn imported(
         kind,
         name: name.into(),
         responsible: None,
+        imported_responsible: None,
+        inn: None,
         persons: vec![ImportedPerson {
             name: person.into(),
             keys,
+            dropped: Vec::new(),
         }],
     }
 }

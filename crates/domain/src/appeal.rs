@@ -137,6 +137,10 @@ pub struct ContactCard {
     pub vk: Option<VkContact>,
     #[serde(default)]
     pub company: Option<String>,
+    /// The company's ИНН (10 digits) or a sole trader's (12), when the
+    /// channel knows it; a strong company key in matching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inn: Option<String>,
 }
 
 fn present(s: &Option<String>) -> bool {
@@ -396,6 +400,11 @@ impl ContactCard {
                     Ok(s) => out.push(ContactKind::VkScreenName, s.as_str().to_string(), raw),
                     Err(e) => out.reject("contact.vk.screen_name".into(), raw, e.to_string()),
                 }
+            }
+        }
+        if let Some(raw) = self.inn.as_deref().filter(|i| !i.trim().is_empty()) {
+            if let Err(e) = crate::contact::Inn::parse(raw) {
+                out.reject("contact.inn".into(), raw, e.to_string());
             }
         }
         out

@@ -38,11 +38,24 @@ pub struct ContactPoint {
     pub raw: String,
 }
 
+/// A contact point that did not parse (an e-mail with a comma in its
+/// domain, a phone field holding a note): kept as typed and flagged on its
+/// person, never matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DroppedPoint {
+    /// The kind it was given as: `phone`, `email`, `telegram`, `vk`.
+    pub field: String,
+    pub raw: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ContactPerson {
     pub id: i64,
     pub name: String,
     pub contact_points: Vec<ContactPoint>,
+    /// Points an import could not use, with why.
+    pub dropped_points: Vec<DroppedPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -53,6 +66,11 @@ pub struct Client {
     pub kind: ClientKind,
     pub name: String,
     pub responsible: Option<String>,
+    /// The responsible an import named that is no manager (the client is
+    /// unassigned until someone sorts it out).
+    pub imported_responsible: Option<String>,
+    /// A checksum-valid ИНН.
+    pub inn: Option<String>,
     pub contact_persons: Vec<ContactPerson>,
     /// Contact points not tied to one person (a company's switchboard).
     pub contact_points: Vec<ContactPoint>,

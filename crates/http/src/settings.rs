@@ -13,6 +13,9 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long SIGTERM waits for in-flight requests and the appeal being processed.
     pub shutdown_grace_secs: u64,
+    /// Allows the shipped configuration's demo token and `change-me-…`
+    /// secrets (check-config refuses them otherwise); `run` warns loudly.
+    pub demo: bool,
 }
 
 impl Default for ServerSettings {
@@ -21,6 +24,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 20,
+            demo: false,
         }
     }
 }
@@ -30,12 +34,9 @@ impl Default for ServerSettings {
 pub struct ApiToken {
     pub name: String,
     pub token: Secret,
-    #[serde(default = "default_token_role")]
+    /// Required: a token without a role is a configuration error, never
+    /// an admin by default.
     pub role: Role,
-}
-
-fn default_token_role() -> Role {
-    Role::Admin
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 
@@ -6,7 +6,7 @@ use super::matching::{domain_rows, person_rows, KeyRow};
 use super::{from_ms, now_ms, Result, StorageError, Store};
 use super::{param_list, placeholders};
 use leadgate_domain::appeal::{ContactKey, ContactKind};
-use leadgate_domain::client::{Client, ClientKind, ContactPerson, ContactPoint};
+use leadgate_domain::client::{Client, ClientKind, ContactPerson, ContactPoint, DroppedPoint};
 
 /// A stored contact point equal to a looked-up key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,10 @@ pub struct ImportedClient {
     pub kind: ClientKind,
     pub name: String,
     pub responsible: Option<String>,
+    /// A responsible the file named that is no manager.
+    pub imported_responsible: Option<String>,
+    /// A checksum-valid ИНН.
+    pub inn: Option<String>,
     pub persons: Vec<ImportedPerson>,
 }
 
@@ -32,6 +36,15 @@ pub struct ImportedClient {
 pub struct ImportedPerson {
     pub name: String,
     pub keys: Vec<ContactKey>,
+    /// Points that did not parse, kept as typed.
+    pub dropped: Vec<DroppedPoint>,
+}
+
+/// What one import batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
 }
 
 impl Store {
@@ -162,29 +175,91 @@ impl Store {
     }
 
     pub async fn client(&self, id: i64) -> Result<Option<Client>> {
-        let row = sqlx::query(
-            "SELECT id, external_id, kind, name, responsible_login, created_at FROM clients WHERE id = $1",
+        Ok(self.clients_by_ids(&[id]).await?.into_iter().next())
+    }
+
+    /// Up to `limit` clients (not merged away) with ids above `after`, in id
+    /// order, each with its persons and points: the export reads the base
+    /// page by page, four statements a page.
+    pub async fn clients_page(&self, after: i64, limit: i64) -> Result<Vec<Client>> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM clients WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        let persons =
-            sqlx::query("SELECT id, name FROM contact_persons WHERE client_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
-        let points = sqlx::query(
-            "SELECT person_id, kind, value, raw FROM contact_points WHERE client_id = $1 ORDER BY id",
-        )
-        .bind(id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut by_person: BTreeMap<Option<i64>, Vec<ContactPoint>> = BTreeMap::new();
+        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+        self.clients_by_ids(&ids).await
+    }
+
+    /// These clients in the order given (missing ids left out).
+    pub async fn clients_by_ids(&self, ids: &[i64]) -> Result<Vec<Client>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            out.extend(self.clients_chunk(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn clients_chunk(&self, ids: &[i64]) -> Result<Vec<Client>> {
+        let list = param_list(self.backend, 1, ids.len());
+        fn bind_all<'q>(
+            sql: &'q str,
+            ids: &[i64],
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+            let mut q = sqlx::query(sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q
+        }
+        let clients = bind_all(&format!(
+            "SELECT id, external_id, kind, name, responsible_login, imported_responsible, inn, created_at \
+             FROM clients WHERE id IN ({list})"
+        ), ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let persons = bind_all(&format!(
+            "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({list}) ORDER BY id"
+        ), ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let points = bind_all(
+            &format!(
+                "SELECT client_id, person_id, kind, value, raw FROM contact_points \
+             WHERE client_id IN ({list}) ORDER BY id"
+            ),
+            ids,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let dropped = bind_all(&format!(
+            "SELECT d.person_id, d.field, d.raw, d.reason FROM dropped_points d \
+             JOIN contact_persons p ON p.id = d.person_id WHERE p.client_id IN ({list}) ORDER BY d.id"
+        ), ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut dropped_by_person: HashMap<i64, Vec<DroppedPoint>> = HashMap::new();
+        for d in &dropped {
+            dropped_by_person
+                .entry(d.try_get("person_id")?)
+                .or_default()
+                .push(DroppedPoint {
+                    field: d.try_get("field")?,
+                    raw: d.try_get("raw")?,
+                    reason: d.try_get("reason")?,
+                });
+        }
+        let mut points_by: HashMap<i64, BTreeMap<Option<i64>, Vec<ContactPoint>>> = HashMap::new();
         for p in &points {
             let kind: String = p.try_get("kind")?;
-            by_person
+            points_by
+                .entry(p.try_get("client_id")?)
+                .or_default()
                 .entry(p.try_get("person_id")?)
                 .or_default()
                 .push(ContactPoint {
@@ -194,26 +269,67 @@ impl Store {
                     raw: p.try_get("raw")?,
                 });
         }
-        let mut contact_persons = Vec::with_capacity(persons.len());
+        let mut persons_by: HashMap<i64, Vec<ContactPerson>> = HashMap::new();
         for p in &persons {
+            let client_id: i64 = p.try_get("client_id")?;
             let pid: i64 = p.try_get("id")?;
-            contact_persons.push(ContactPerson {
-                id: pid,
-                name: p.try_get("name")?,
-                contact_points: by_person.remove(&Some(pid)).unwrap_or_default(),
-            });
+            let contact_points = points_by
+                .get_mut(&client_id)
+                .and_then(|m| m.remove(&Some(pid)))
+                .unwrap_or_default();
+            persons_by
+                .entry(client_id)
+                .or_default()
+                .push(ContactPerson {
+                    id: pid,
+                    name: p.try_get("name")?,
+                    contact_points,
+                    dropped_points: dropped_by_person.remove(&pid).unwrap_or_default(),
+                });
         }
-        Ok(Some(Client {
-            id,
-            external_id: row.try_get("external_id")?,
-            kind: ClientKind::parse(&kind)
-                .ok_or_else(|| StorageError::Corrupt("client kind".into()))?,
-            name: row.try_get("name")?,
-            responsible: row.try_get("responsible_login")?,
-            contact_persons,
-            contact_points: by_person.into_values().flatten().collect(),
-            created_at: from_ms(row.try_get("created_at")?),
-        }))
+        let mut by_id: HashMap<i64, Client> = HashMap::with_capacity(clients.len());
+        for row in &clients {
+            let id: i64 = row.try_get("id")?;
+            let kind: String = row.try_get("kind")?;
+            by_id.insert(
+                id,
+                Client {
+                    id,
+                    external_id: row.try_get("external_id")?,
+                    kind: ClientKind::parse(&kind)
+                        .ok_or_else(|| StorageError::Corrupt("client kind".into()))?,
+                    name: row.try_get("name")?,
+                    responsible: row.try_get("responsible_login")?,
+                    imported_responsible: row.try_get("imported_responsible")?,
+                    inn: row.try_get("inn")?,
+                    contact_persons: persons_by.remove(&id).unwrap_or_default(),
+                    contact_points: points_by
+                        .remove(&id)
+                        .map(|m| m.into_values().flatten().collect())
+                        .unwrap_or_default(),
+                    created_at: from_ms(row.try_get("created_at")?),
+                },
+            );
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Which of these external ids are already clients (for an import's
+    /// dry run and its count of updates).
+    pub async fn existing_external_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT external_id FROM clients WHERE external_id IN ({})",
+                param_list(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(q.fetch_all(&self.pool).await?.into_iter().map(|(id,)| id));
+        }
+        Ok(out)
     }
 
     /// Clients carrying any of `keys`, for the lookup endpoint.
@@ -237,18 +353,36 @@ impl Store {
     /// their persons and points in one transaction, many rows per statement.
     /// Points are only added, never removed, so an import cannot erase what
     /// appeals taught us.
-    pub async fn import_batch(&self, clients: &[ImportedClient]) -> Result<()> {
+    pub async fn import_batch(&self, clients: &[ImportedClient]) -> Result<ImportCounts> {
         const ROWS: usize = 500;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(clients.len());
+        let mut counts = ImportCounts::default();
         for chunk in clients.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO clients (external_id, kind, name, responsible_login, created_at, updated_at) \
+                "SELECT COUNT(*) FROM clients WHERE external_id IN ({})",
+                param_list(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+            for c in chunk {
+                q = q.bind(&c.external_id);
+            }
+            let (existing,) = q.fetch_one(tx.conn()).await?;
+            let existing = u64::try_from(existing).unwrap_or(0);
+            counts.updated += existing;
+            counts.created += (chunk.len() as u64).saturating_sub(existing);
+            // A known responsible replaces the one waiting to be sorted out;
+            // an ИНН the file leaves empty keeps the stored one.
+            let sql = format!(
+                "INSERT INTO clients (external_id, kind, name, responsible_login, imported_responsible, inn, created_at, updated_at) \
                  VALUES {} ON CONFLICT (external_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
                  responsible_login = COALESCE(excluded.responsible_login, clients.responsible_login), \
+                 imported_responsible = CASE WHEN excluded.responsible_login IS NULL \
+                   THEN COALESCE(excluded.imported_responsible, clients.imported_responsible) ELSE NULL END, \
+                 inn = COALESCE(excluded.inn, clients.inn), \
                  updated_at = excluded.updated_at RETURNING id, external_id",
-                placeholders(self.backend, chunk.len(), 6)
+                placeholders(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -257,6 +391,8 @@ impl Store {
                     .bind(c.kind.as_str())
                     .bind(&c.name)
                     .bind(c.responsible.as_deref())
+                    .bind(c.imported_responsible.as_deref())
+                    .bind(c.inn.as_deref())
                     .bind(now)
                     .bind(now);
             }
@@ -274,6 +410,11 @@ impl Store {
             .map(|c| Ok((client_id(c)?, c.kind, c.name.as_str())))
             .collect::<Result<Vec<_>>>()?;
         self.reset_company_keys(tx.conn(), &companies).await?;
+        let inns = clients
+            .iter()
+            .filter_map(|c| c.inn.as_deref().map(|inn| Ok((client_id(c)?, inn))))
+            .collect::<Result<Vec<_>>>()?;
+        self.reset_inn_keys(tx.conn(), &inns).await?;
         let mut persons: Vec<(i64, &str)> = Vec::new();
         for c in clients {
             let id = client_id(c)?;
@@ -314,6 +455,32 @@ impl Store {
                 );
             }
         }
+        let mut dropped: Vec<(i64, &DroppedPoint)> = Vec::new();
+        for c in clients {
+            let id = client_id(c)?;
+            for p in &c.persons {
+                if let Some(pid) = person_ids.get(&(id, p.name.clone())) {
+                    dropped.extend(p.dropped.iter().map(|d| (*pid, d)));
+                }
+            }
+        }
+        for chunk in dropped.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO dropped_points (person_id, field, raw, reason, created_at) VALUES {} \
+                 ON CONFLICT (person_id, field, raw) DO NOTHING",
+                placeholders(self.backend, chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for (pid, d) in chunk {
+                q = q
+                    .bind(*pid)
+                    .bind(&d.field)
+                    .bind(&d.raw)
+                    .bind(&d.reason)
+                    .bind(now);
+            }
+            q.execute(tx.conn()).await?;
+        }
         let mut points: Vec<(i64, Option<i64>, &ContactKey)> = Vec::new();
         let mut keys: Vec<KeyRow> = Vec::new();
         for c in clients {
@@ -352,6 +519,7 @@ impl Store {
             }
             q.execute(tx.conn()).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(counts)
     }
 }

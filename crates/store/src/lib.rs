@@ -45,7 +45,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
-pub use clients::{ImportedClient, ImportedPerson};
+pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
 pub use events::{EndpointState, FailedAttempt, WebhookFailure};
 pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};

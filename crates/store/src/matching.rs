@@ -261,6 +261,29 @@ impl Store {
         self.insert_match_keys(conn, &rows).await
     }
 
+    /// Replaces the ИНН key of these clients.
+    pub async fn reset_inn_keys(
+        &self,
+        conn: &mut AnyConnection,
+        clients: &[(i64, &str)],
+    ) -> Result<()> {
+        for chunk in clients.chunks(500) {
+            let list = param_list(self.backend, 1, chunk.len());
+            let sql =
+                format!("DELETE FROM match_keys WHERE kind = 'inn' AND client_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for (id, _) in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let rows: Vec<KeyRow> = clients
+            .iter()
+            .map(|(id, inn)| (MatchField::Inn.as_str(), inn.to_string(), *id, 0))
+            .collect();
+        self.insert_match_keys(conn, &rows).await
+    }
+
     /// Recomputes every derived key of one client from what it holds now;
     /// for changes that move persons and points between clients (merge, undo).
     pub async fn rewrite_match_keys(&self, conn: &mut AnyConnection, client_id: i64) -> Result<()> {
@@ -268,12 +291,12 @@ impl Store {
             .bind(client_id)
             .execute(&mut *conn)
             .await?;
-        let client: Option<(String, String)> =
-            sqlx::query_as("SELECT kind, name FROM clients WHERE id = $1")
+        let client: Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT kind, name, inn FROM clients WHERE id = $1")
                 .bind(client_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let Some((kind, name)) = client else {
+        let Some((kind, name, inn)) = client else {
             return Ok(());
         };
         let persons: Vec<(i64, String)> =
@@ -303,6 +326,7 @@ impl Store {
             })
             .collect();
         rows.extend(domain_rows(client_id, &keys));
+        rows.extend(inn.map(|inn| (MatchField::Inn.as_str(), inn, client_id, 0)));
         self.insert_match_keys(conn, &rows).await
     }
 

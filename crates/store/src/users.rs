@@ -254,3 +254,40 @@ async fn end_sessions_of(tx: &mut super::WriteTx, login: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+impl Store {
+    /// Adds managers an import named that nobody configured (`import
+    /// clients --create-managers`): no password, so they cannot log in
+    /// until an admin sets one; existing logins are left alone. Returns the
+    /// logins actually added.
+    pub async fn add_imported_managers(&self, logins: &[String]) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let mut added = Vec::new();
+        for login in logins {
+            let done = sqlx::query(
+                "INSERT INTO users (login, display_name, role, from_config, active, created_at) \
+                 VALUES ($1, $2, 'manager', 0, 1, $3) ON CONFLICT (login) DO NOTHING",
+            )
+            .bind(login)
+            .bind(login)
+            .bind(now_ms())
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if done > 0 {
+                added.push(login.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Active logins in the database (configured or added by hand).
+    pub async fn active_logins(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT login FROM users WHERE active = 1 ORDER BY login")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(l,)| l).collect())
+    }
+}

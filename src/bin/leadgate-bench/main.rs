@@ -2,6 +2,7 @@
 
 mod claim;
 mod db;
+mod import;
 mod ingest;
 mod mail;
 mod quality;
@@ -31,6 +32,8 @@ enum Command {
     Claim(claim::Args),
     /// Two runs' JSON figures side by side, with the ratio B / A.
     Compare(report::CompareArgs),
+    /// Write a client base file (CSV or .xlsx) to time `leadgate import clients` on.
+    ClientsFile(import::Args),
 }
 
 #[tokio::main]
@@ -41,5 +44,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Mail(args) => mail::run(args).await,
         Command::Claim(args) => claim::run(args).await,
         Command::Compare(args) => report::compare(args),
+        Command::ClientsFile(args) => import::run(args),
     }
 }

@@ -1307,6 +1307,8 @@ fn to_import(c: &Client) -> ImportedClient {
         kind: c.kind,
         name: c.name.clone(),
         responsible: None,
+        imported_responsible: None,
+        inn: None,
         persons: c
             .persons
             .iter()
@@ -1323,6 +1325,7 @@ fn to_import(c: &Client) -> ImportedClient {
                 ImportedPerson {
                     name: p.stored_name(),
                     keys: card.normalize(Region::Ru).keys,
+                    dropped: Vec::new(),
                 }
             })
             .collect(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 mod company;
 mod email;
+mod inn;
 mod messenger;
 mod name;
 mod phone;
@@ -16,6 +17,7 @@ mod text;
 
 pub use company::company_key;
 pub use email::{is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS};
+pub use inn::{Inn, InnError};
 pub use messenger::{MessengerIdError, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 pub use name::{
     canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler, name_keys,

@@ -71,6 +71,8 @@ struct Scored {
     identified: bool,
     /// Clients carrying the appeal's corporate domain, when this one does.
     domain_shared_by: Option<usize>,
+    /// Clients carrying the appeal's ИНН, when this one does.
+    inn_shared_by: Option<usize>,
     /// The appeal's name against this client's best-agreeing person.
     name: Option<NameAgreement>,
     /// The person the appeal is from: whose name agrees, or whose contact
@@ -111,7 +113,12 @@ pub fn decide(
     let candidates: Vec<&Scored> = match kind {
         DecisionKind::Review => scored
             .iter()
-            .filter(|s| s.score >= review || s.identified || s.domain_shared_by.is_some())
+            .filter(|s| {
+                s.score >= review
+                    || s.identified
+                    || s.domain_shared_by.is_some()
+                    || s.inn_shared_by.is_some()
+            })
             .collect(),
         _ => scored.iter().filter(|s| s.score > 0.0).collect(),
     };
@@ -216,6 +223,9 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         }
         return Outcome::Review("the agreeing contact point is shared by many clients");
     }
+    if let Some(outcome) = by_inn(scored) {
+        return outcome;
+    }
     // A corporate domain: a colleague of a known client, or that client's
     // person with a new mailbox.
     let with_domain: Vec<(usize, &Scored)> = scored
@@ -245,6 +255,20 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         return Outcome::Review("the company agrees, but no contact point does");
     }
     Outcome::New("no candidate has enough evidence")
+}
+
+/// The company's ИНН, when no contact point decided: the client carrying
+/// it (a new person there unless the name agrees), or a review when
+/// several do (branches of one taxpayer, a duplicate in the base).
+fn by_inn(scored: &[Scored]) -> Option<Outcome> {
+    let (i, s) = scored
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.inn_shared_by.is_some())?;
+    match s.inn_shared_by {
+        Some(1) => Some(Outcome::Link(i, "the appeal names the ИНН of one client")),
+        _ => Some(Outcome::Review("the ИНН is carried by several clients")),
+    }
 }
 
 /// Above this many clients a domain is a hosting or a holding's mail; it
@@ -330,6 +354,7 @@ fn score_client(
     let domain_shared_by = fields
         .get(&MatchField::Domain)
         .map(|e| e.shared_by as usize);
+    let inn_shared_by = fields.get(&MatchField::Inn).map(|e| e.shared_by as usize);
     let point_person = fields
         .values()
         .filter(|e| e.field.identifies())
@@ -399,6 +424,7 @@ fn score_client(
         contact,
         identified,
         domain_shared_by,
+        inn_shared_by,
         name,
         person_id,
         name_agrees,

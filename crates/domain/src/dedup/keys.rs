@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::appeal::{ContactCard, ContactKey, ContactKind, NormalizedContact};
-use crate::contact::{company_key, name_keys, Email, PersonName};
+use crate::contact::{company_key, name_keys, Email, Inn, PersonName};
 
 /// Every field matching compares; the contact kinds keep their names so a
 /// stored decision reads the same as before (`"phone"`, `"email"`, ...).
@@ -31,6 +31,9 @@ pub enum MatchField {
     Company,
     /// The contact person's name.
     Name,
+    /// The company's ИНН: like a corporate domain, but it names one
+    /// taxpayer, so it weighs more.
+    Inn,
 }
 
 impl MatchField {
@@ -39,6 +42,7 @@ impl MatchField {
             MatchField::Domain => "domain",
             MatchField::Company => "company",
             MatchField::Name => "name",
+            MatchField::Inn => "inn",
             other => other.contact_kind().map_or("", ContactKind::as_str),
         }
     }
@@ -51,7 +55,9 @@ impl MatchField {
             MatchField::TelegramUsername => ContactKind::TelegramUsername,
             MatchField::VkId => ContactKind::VkId,
             MatchField::VkScreenName => ContactKind::VkScreenName,
-            MatchField::Domain | MatchField::Company | MatchField::Name => return None,
+            MatchField::Domain | MatchField::Company | MatchField::Name | MatchField::Inn => {
+                return None
+            }
         })
     }
 
@@ -60,6 +66,7 @@ impl MatchField {
             "domain" => Some(MatchField::Domain),
             "company" => Some(MatchField::Company),
             "name" => Some(MatchField::Name),
+            "inn" => Some(MatchField::Inn),
             other => ContactKind::parse(other).map(MatchField::from),
         }
     }
@@ -127,6 +134,13 @@ pub fn point_domains(keys: &[ContactKey]) -> Vec<String> {
     out
 }
 
+/// The card's ИНН when its checksum holds; a wrong one is no key (the
+/// normalisation reports it).
+pub fn card_inn(card: &ContactCard) -> Option<String> {
+    let raw = card.inn.as_deref()?;
+    Inn::parse(raw).ok().map(|i| i.as_str().to_string())
+}
+
 /// What the matcher knows about an appeal's sender.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
@@ -138,6 +152,8 @@ pub struct Probe {
     pub name_keys: Vec<String>,
     pub company_key: Option<String>,
     pub domains: Vec<String>,
+    /// A checksum-valid ИНН from the card.
+    pub inn: Option<String>,
 }
 
 impl Probe {
@@ -161,6 +177,7 @@ impl Probe {
             name_keys,
             company_key: card.company.as_deref().and_then(company_key),
             domains: point_domains(&contact.keys),
+            inn: card_inn(card),
         }
     }
 
@@ -178,12 +195,21 @@ impl Probe {
             field: MatchField::Company,
             value: c.clone(),
         });
+        let inn = self.inn.iter().map(|i| BlockingKey {
+            field: MatchField::Inn,
+            value: i.clone(),
+        });
         let names = self.name_keys.iter().map(|n| BlockingKey {
             field: MatchField::Name,
             value: n.clone(),
         });
         let mut keys: Vec<BlockingKey> = Vec::new();
-        for k in contact.chain(domains).chain(company).chain(names) {
+        for k in contact
+            .chain(inn)
+            .chain(domains)
+            .chain(company)
+            .chain(names)
+        {
             if keys.len() >= MAX_PROBE_KEYS {
                 break;
             }
@@ -238,6 +264,7 @@ mod tests {
             MatchField::Domain,
             MatchField::Company,
             MatchField::Name,
+            MatchField::Inn,
         ] {
             assert_eq!(MatchField::parse(f.as_str()), Some(f));
         }

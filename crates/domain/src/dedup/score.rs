@@ -25,6 +25,8 @@ pub struct MatchWeights {
     pub domain: f64,
     /// Same company name.
     pub company: f64,
+    /// Same ИНН: one taxpayer, so stronger than a domain or a name.
+    pub inn: f64,
     /// Names written the same (up to case, ё and word order).
     pub name_exact: f64,
     /// Names that are spellings of one another: diminutive, transliteration,
@@ -46,6 +48,7 @@ impl Default for MatchWeights {
             messenger: 15.0,
             domain: 7.0,
             company: 5.0,
+            inn: 10.0,
             name_exact: 5.0,
             name_compatible: 4.0,
             name_surname_only: 1.5,
@@ -57,13 +60,14 @@ impl Default for MatchWeights {
 
 impl MatchWeights {
     /// Every weight with its key name, for configuration checks.
-    pub fn named(&self) -> [(&'static str, f64); 10] {
+    pub fn named(&self) -> [(&'static str, f64); 11] {
         [
             ("phone", self.phone),
             ("email", self.email),
             ("messenger", self.messenger),
             ("domain", self.domain),
             ("company", self.company),
+            ("inn", self.inn),
             ("name_exact", self.name_exact),
             ("name_compatible", self.name_compatible),
             ("name_surname_only", self.name_surname_only),
@@ -82,6 +86,7 @@ impl MatchWeights {
             | MatchField::VkScreenName => self.messenger,
             MatchField::Domain => self.domain,
             MatchField::Company => self.company,
+            MatchField::Inn => self.inn,
             MatchField::Name => 0.0,
         }
     }
