@@ -213,6 +213,7 @@ impl Deferred {
             client_id,
             person_id,
             name: person_name.to_string(),
+            company: (kind == ClientKind::Company).then(|| name.to_string()),
         });
         self.client(client_id);
         Ok((client_id, person_id))

@@ -15,7 +15,9 @@ mod phone;
 mod text;
 
 pub use company::company_key;
-pub use email::{is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS};
+pub use email::{
+    extract_emails, is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS, MAX_EXTRACTED_EMAILS,
+};
 pub use messenger::{MessengerIdError, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 pub use name::{
     canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler, name_keys,
