@@ -270,7 +270,11 @@ fn probes(clients: u64, kind: &str) -> Vec<Probe> {
                     ..ContactCard::default()
                 },
             };
-            Probe::new(&card, &card.normalize(Region::Ru))
+            Probe::new(
+                &card,
+                &card.normalize(Region::Ru),
+                &leadgate::dedup::JunkPatterns::default(),
+            )
         })
         .collect()
 }

@@ -695,6 +695,9 @@ fn check(s: &Settings, problems: &mut Vec<ConfigProblem>) {
             "must not be positive".into(),
         );
     }
+    for (key, problem) in m.junk.problems() {
+        push(key, problem);
+    }
     if s.tasks.overdue_sweep_interval_ms < 10 {
         push(
             "tasks.overdue_sweep_interval_ms".into(),

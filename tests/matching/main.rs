@@ -423,3 +423,158 @@ async fn a_merge_moves_the_matching_keys_and_undo_moves_them_back() {
     let decision = stored_decision(&app, &d).await;
     assert_eq!(decision["candidates"], json!([into, from]));
 }
+
+#[tokio::test]
+async fn junk_contact_points_link_nobody_and_the_decision_says_why() {
+    let app = spawn_app().await;
+    let first = processed(
+        &app,
+        "j-1",
+        json!({"name": "Иван Петров", "phones": ["8-800-555-35-35"], "emails": ["test@mail.ru"]}),
+    )
+    .await;
+    let second = processed(
+        &app,
+        "j-2",
+        json!({"name": "Мария Сидорова", "phones": ["8 (800) 555-35-35"], "emails": ["TEST@mail.ru"]}),
+    )
+    .await;
+    assert_eq!(second["decision"]["kind"], "new_client");
+    assert_ne!(second["client_id"], first["client_id"]);
+    let decision = stored_decision(&app, &second).await;
+    let ignored = decision["ignored_contact_points"].as_array().unwrap();
+    assert_eq!(
+        ignored
+            .iter()
+            .map(|i| (i["field"].as_str().unwrap(), i["reason"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        vec![("phone", "junk_phone"), ("email", "placeholder_address")]
+    );
+    assert_eq!(ignored[0]["pattern"], "+7800*");
+    // Still kept on the client, as typed.
+    let (_, client) = app
+        .get_json(&format!("/api/v1/clients/{}", second["client_id"]))
+        .await;
+    assert!(client.to_string().contains("+78005553535"), "{client}");
+}
+
+#[tokio::test]
+async fn messy_spellings_find_the_known_person() {
+    let app = spawn_app().await;
+    let first = processed(
+        &app,
+        "m-1",
+        json!({"name": "Мостовой Андрей", "phones": ["+7 912 345-67-89"],
+               "emails": ["mostovoy@mail.ru"], "vk": {"id": 741007307}}),
+    )
+    .await;
+    for (ext, contact) in [
+        (
+            "m-2",
+            json!({"name": "Андрей", "emails": ["e-mail: mоstovoy @ mail.ru."]}),
+        ),
+        (
+            "m-3",
+            json!({"name": "Андрей Мостовой", "emails": ["andrey@romashka.ru, Андрей <MOSTOVOY@mail.ru>"]}),
+        ),
+        (
+            "m-4",
+            json!({"name": "Андрей", "vk": {"screen_name": "https://vk.com/id741007307"}}),
+        ),
+        (
+            "m-5",
+            json!({"name": "Андрей Мостовой", "phones": ["+7 8912 345 67 89 до 20:00"]}),
+        ),
+    ] {
+        let a = processed(&app, ext, contact).await;
+        assert_eq!(a["decision"]["kind"], "existing_client", "{ext}: {a}");
+        assert_eq!(a["client_id"], first["client_id"], "{ext}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_person_on_a_companys_office_line_becomes_its_contact_person() {
+    let app = spawn_app().await;
+    let office = ContactKey {
+        kind: ContactKind::Phone,
+        value: "+74954775139".into(),
+        raw: "8 495 477 51 39".into(),
+    };
+    let mut company = imported(
+        "co-1",
+        ClientKind::Company,
+        "ООО «Новаальянс»",
+        "Иван Петров",
+        vec![office.clone()],
+    );
+    company.persons.push(ImportedPerson {
+        name: "Мария Сидорова".into(),
+        keys: vec![office],
+    });
+    app.store.import_batch(&[company]).await.unwrap();
+
+    let colleague = processed(
+        &app,
+        "o-1",
+        json!({"name": "Ольга Кузнецова", "phones": ["8 495 477 51 39 до 20:00"], "company": "Novaalians"}),
+    )
+    .await;
+    assert_eq!(
+        colleague["decision"]["kind"], "existing_client",
+        "{colleague}"
+    );
+    let decision = stored_decision(&app, &colleague).await;
+    assert_eq!(decision["new_person"], "Ольга Кузнецова");
+    let (_, client) = app
+        .get_json(&format!("/api/v1/clients/{}", colleague["client_id"]))
+        .await;
+    let persons: Vec<&str> = client["contact_persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        persons,
+        vec!["Иван Петров", "Мария Сидорова", "Ольга Кузнецова"]
+    );
+    // The line is on two of its persons, so it is the company's: the
+    // company need not be named.
+    let another = processed(
+        &app,
+        "o-1b",
+        json!({"name": "Пётр Смирнов", "phones": ["+7 (495) 477-51-39"]}),
+    )
+    .await;
+    assert_eq!(another["client_id"], colleague["client_id"], "{another}");
+    assert_eq!(
+        stored_decision(&app, &another).await["new_person"],
+        "Пётр Смирнов"
+    );
+
+    // Two relatives' home line is no office: another name goes to review.
+    let home = |ext: &str, person: &str| {
+        imported(
+            ext,
+            ClientKind::Person,
+            person,
+            person,
+            vec![ContactKey {
+                kind: ContactKind::Phone,
+                value: "+78432110012".into(),
+                raw: "8 843 211-00-12".into(),
+            }],
+        )
+    };
+    app.store
+        .import_batch(&[home("h-1", "Петров Сергей"), home("h-2", "Петрова Нина")])
+        .await
+        .unwrap();
+    let relative = processed(
+        &app,
+        "o-2",
+        json!({"name": "Ольга Петрова", "phones": ["8 843 211-00-12"]}),
+    )
+    .await;
+    assert_eq!(relative["decision"]["kind"], "review", "{relative}");
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::contact::{
-    extract_phones, Email, Phone, PhoneError, Region, TelegramUserId, TelegramUsername, VkId,
+    extract_emails, extract_phones, Email, Phone, Region, TelegramUserId, TelegramUsername, VkId,
     VkScreenName,
 };
 use crate::decision::AppealDecision;
@@ -350,13 +350,17 @@ impl ContactCard {
             }
             match Phone::parse(raw, region) {
                 Ok(phone) => out.push(ContactKind::Phone, phone.e164().to_string(), raw),
-                // People put two numbers in one field ("8 912 ..., 8 495 ...").
-                Err(PhoneError::ExtraDigits) if !extract_phones(raw, region).is_empty() => {
-                    for phone in extract_phones(raw, region) {
+                // Two numbers in one field ("8 912 ..., 8 495 ..."), a note
+                // with a time ("до 20:00"), a stray "+7 " before the number.
+                Err(e) => {
+                    let found = extract_phones(raw, region);
+                    if found.is_empty() {
+                        out.reject(format!("contact.phones[{i}]"), raw, e.to_string());
+                    }
+                    for phone in found {
                         out.push(ContactKind::Phone, phone.e164().to_string(), phone.raw());
                     }
                 }
-                Err(e) => out.reject(format!("contact.phones[{i}]"), raw, e.to_string()),
             }
         }
         for (i, raw) in self.emails.iter().take(MAX_POINTS_PER_KIND).enumerate() {
@@ -365,7 +369,18 @@ impl ContactCard {
             }
             match Email::parse(raw) {
                 Ok(email) => out.push(ContactKind::Email, email.canonical(), raw),
-                Err(e) => out.reject(format!("contact.emails[{i}]"), raw, e.to_string()),
+                // Several addresses, or one inside a sentence.
+                Err(e) => {
+                    let found = extract_emails(raw);
+                    if found.is_empty() {
+                        if !out.messenger_link(raw) {
+                            out.reject(format!("contact.emails[{i}]"), raw, e.to_string());
+                        }
+                    }
+                    for email in found {
+                        out.push(ContactKind::Email, email.canonical(), email.as_str());
+                    }
+                }
             }
         }
         if let Some(tg) = &self.telegram {
@@ -397,7 +412,7 @@ impl ContactCard {
             }
             if let Some(raw) = vk.screen_name.as_deref().filter(|s| !s.trim().is_empty()) {
                 match VkScreenName::parse(raw) {
-                    Ok(s) => out.push(ContactKind::VkScreenName, s.as_str().to_string(), raw),
+                    Ok(s) => out.push_vk_address(&s, raw),
                     Err(e) => out.reject("contact.vk.screen_name".into(), raw, e.to_string()),
                 }
             }
@@ -412,6 +427,47 @@ impl ContactCard {
 }
 
 impl NormalizedContact {
+    /// A VK address: `id741007307` (in any spelling: a link, `@id…`) is the
+    /// user's numeric id, a VK id key like the one the Callback API gives;
+    /// anything else is a short address.
+    fn push_vk_address(&mut self, address: &VkScreenName, raw: &str) {
+        match address.as_vk_id() {
+            Some(id) => self.push(ContactKind::VkId, id.get().to_string(), raw),
+            None => self.push(ContactKind::VkScreenName, address.as_str().to_string(), raw),
+        }
+    }
+
+    /// A VK or Telegram link typed into another field (`vk.com/id…`,
+    /// `t.me/name`); whether it was one.
+    fn messenger_link(&mut self, raw: &str) -> bool {
+        let t = raw.trim();
+        let lower = t.to_lowercase();
+        let host = lower
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_start_matches("www.")
+            .trim_start_matches("m.");
+        if ["vk.com/", "vk.ru/", "vkontakte.ru/"]
+            .iter()
+            .any(|h| host.starts_with(h))
+        {
+            if let Ok(address) = VkScreenName::parse(t) {
+                self.push_vk_address(&address, raw);
+                return true;
+            }
+        }
+        if ["t.me/", "telegram.me/"]
+            .iter()
+            .any(|h| host.starts_with(h))
+        {
+            if let Ok(u) = TelegramUsername::parse(t) {
+                self.push(ContactKind::TelegramUsername, u.as_str().to_string(), raw);
+                return true;
+            }
+        }
+        false
+    }
+
     fn push(&mut self, kind: ContactKind, value: String, raw: &str) {
         if !self.keys.iter().any(|k| k.kind == kind && k.value == value) {
             self.keys.push(ContactKey {
@@ -446,6 +502,136 @@ mod tests {
         assert_eq!(values, ["+79123456789", "+74951234567"]);
         assert_eq!(n.rejected.len(), 1);
         assert_eq!(n.rejected[0].field, "contact.phones[1]");
+    }
+
+    fn values(card: &ContactCard) -> Vec<(ContactKind, String)> {
+        card.normalize(Region::Ru)
+            .keys
+            .into_iter()
+            .map(|k| (k.kind, k.value))
+            .collect()
+    }
+
+    #[test]
+    fn phones_with_text_around_them() {
+        for (raw, expected) in [
+            ("8 495 477 51 39 до 20:00", &["+74954775139"][..]),
+            ("моб. +7 843 211-00-12", &["+78432110012"]),
+            ("+7 912 345-67-89 (звонить после 18:00)", &["+79123456789"]),
+            ("+8 912 345 67 89", &["+79123456789"]),
+            ("+7 8920 111 22 33", &["+79201112233"]),
+            ("+7 7 920 111 22 33", &["+79201112233"]),
+            ("+7 +7 920 111 22 33", &["+79201112233"]),
+            (
+                "8 912 345 67 89, 8 495 477 51 39",
+                &["+79123456789", "+74954775139"],
+            ),
+            (
+                "89123456789; 89201112233",
+                &["+79123456789", "+79201112233"],
+            ),
+            (
+                "8 912 345 67 89 или 8 920 111 22 33",
+                &["+79123456789", "+79201112233"],
+            ),
+            (
+                "Телефон: 8(912)345-67-89 Иван, рабочий 8 843 211 00 12 доб. 5",
+                &["+79123456789", "+78432110012"],
+            ),
+        ] {
+            let card = ContactCard {
+                phones: vec![raw.into()],
+                ..ContactCard::default()
+            };
+            let got: Vec<String> = values(&card).into_iter().map(|(_, v)| v).collect();
+            assert_eq!(got, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn emails_as_typed_and_several_per_field() {
+        let card = ContactCard {
+            emails: vec![
+                "Иван <Ivan@Mail.ru>".into(),
+                "e-mail: i.petrov @ romashka.ru, mоstovoy@gmail.com".into(),
+                "почта: ivan@mail.ru.".into(),
+                "не помню".into(),
+            ],
+            ..ContactCard::default()
+        };
+        let n = card.normalize(Region::Ru);
+        let got: Vec<&str> = n.keys.iter().map(|k| k.value.as_str()).collect();
+        assert_eq!(
+            got,
+            ["ivan@mail.ru", "i.petrov@romashka.ru", "mostovoy@gmail.com"]
+        );
+        assert_eq!(n.rejected.len(), 1);
+        assert_eq!(n.rejected[0].field, "contact.emails[3]");
+    }
+
+    #[test]
+    fn vk_and_telegram_written_as_addresses() {
+        for raw in [
+            "id741007307",
+            "vk.com/id741007307",
+            "https://vk.com/id741007307",
+            "@id741007307",
+            "https://m.vk.com/id741007307?w=wall",
+        ] {
+            let card = ContactCard {
+                vk: Some(VkContact {
+                    id: None,
+                    screen_name: Some(raw.into()),
+                }),
+                ..ContactCard::default()
+            };
+            assert_eq!(
+                values(&card),
+                [(ContactKind::VkId, "741007307".to_string())],
+                "{raw}"
+            );
+        }
+        let by_id = ContactCard {
+            vk: Some(VkContact {
+                id: Some(741007307),
+                screen_name: Some("vk.com/id741007307".into()),
+            }),
+            ..ContactCard::default()
+        };
+        assert_eq!(
+            values(&by_id),
+            [(ContactKind::VkId, "741007307".to_string())]
+        );
+        let named = ContactCard {
+            vk: Some(VkContact {
+                id: None,
+                screen_name: Some("https://vk.com/ivan.petrov".into()),
+            }),
+            ..ContactCard::default()
+        };
+        assert_eq!(
+            values(&named),
+            [(ContactKind::VkScreenName, "ivan.petrov".to_string())]
+        );
+        // Links typed into the e-mail field of a form.
+        let card = ContactCard {
+            emails: vec![
+                "vk.com/id741007307".into(),
+                "https://t.me/Ivan_Petrov".into(),
+            ],
+            telegram: Some(TelegramContact {
+                id: None,
+                username: Some("t.me/ivan_petrov".into()),
+            }),
+            ..ContactCard::default()
+        };
+        assert_eq!(
+            values(&card),
+            [
+                (ContactKind::VkId, "741007307".to_string()),
+                (ContactKind::TelegramUsername, "ivan_petrov".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::appeal::RejectedPoint;
-use crate::dedup::{CandidateScore, Decision, DecisionKind, Evidence};
+use crate::dedup::{CandidateScore, Decision, DecisionKind, Evidence, IgnoredPoint};
 
 /// `appeals.decision`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,9 @@ pub struct DecisionRecord {
     pub evidence: Option<Vec<Evidence>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_contact_points: Option<Vec<RejectedPoint>>,
+    /// Contact points the matcher did not use as keys, and why (junk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_contact_points: Option<Vec<IgnoredPoint>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_person: Option<String>,
     /// Written once the appeal was routed to a client, and for a rejected
@@ -91,6 +94,7 @@ impl DecisionRecord {
             scores: None,
             evidence: None,
             rejected_contact_points: None,
+            ignored_contact_points: None,
             new_person: None,
             client_id: None,
             review: None,
@@ -113,6 +117,8 @@ impl DecisionRecord {
             scores: Some(decision.scores.clone()),
             evidence: Some(decision.evidence.clone()),
             rejected_contact_points: Some(rejected.to_vec()),
+            ignored_contact_points: (!decision.ignored.is_empty())
+                .then(|| decision.ignored.clone()),
             new_person: decision.new_person.clone(),
             client_id: None,
             review: None,

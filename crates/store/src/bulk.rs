@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::appeals::Json;
 use super::{json_param, json_rows, Backend, Col::Int, Col::Text, Result, Store};
-use leadgate_domain::appeal::{AppealStatus, ContactKey};
+use leadgate_domain::appeal::{AppealStatus, ContactKey, ContactKind};
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::AppealDecision;
 
@@ -62,19 +62,47 @@ pub struct FinishedRow {
     pub processed_at_ms: i64,
 }
 
+/// One row per (client, kind, value), the client's own when two persons of
+/// the client carry it; one statement may not touch a row twice.
+fn shared_points_to_client(rows: &[PointRow]) -> Vec<PointRow> {
+    let mut out: Vec<PointRow> = Vec::with_capacity(rows.len());
+    let mut at: std::collections::HashMap<(i64, ContactKind, &str), usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        match at.get(&(r.client_id, r.key.kind, r.key.value.as_str())) {
+            Some(&i) => {
+                if out[i].person_id != r.person_id {
+                    out[i].person_id = None;
+                }
+            }
+            None => {
+                at.insert((r.client_id, r.key.kind, r.key.value.as_str()), out.len());
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
 impl Store {
-    /// Adds the points their clients do not have yet; returns how many were new.
+    /// Adds the points their clients do not have yet; returns how many rows
+    /// were written. A point another person of the client already has
+    /// becomes the client's own (`person_id` NULL): an office line or a
+    /// shared mailbox, not one person's.
     pub async fn insert_contact_points(
         &self,
         conn: &mut AnyConnection,
         rows: &[PointRow],
         now_ms: i64,
     ) -> Result<u64> {
+        let rows = shared_points_to_client(rows);
         let mut added = 0;
         for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
                 "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) {} \
-                 ON CONFLICT (client_id, kind, value) DO NOTHING",
+                 ON CONFLICT (client_id, kind, value) DO UPDATE SET person_id = NULL \
+                 WHERE contact_points.person_id IS NOT NULL \
+                 AND (excluded.person_id IS NULL OR excluded.person_id <> contact_points.person_id)",
                 json_rows(self.backend, &[Int, Int, Text, Text, Text, Int])
             );
             let data = json_param(chunk.iter().map(|r| {

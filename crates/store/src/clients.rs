@@ -500,11 +500,22 @@ impl Store {
         keys.dedup();
         self.insert_match_keys(tx.conn(), &keys).await?;
         points.sort_by(|a, b| (a.0, a.2.kind, &a.2.value).cmp(&(b.0, b.2.kind, &b.2.value)));
-        points.dedup_by(|a, b| a.0 == b.0 && a.2.kind == b.2.kind && a.2.value == b.2.value);
+        // A point on two persons of one client is the client's own (an
+        // office line), not the first person's.
+        points.dedup_by(|later, kept| {
+            let same =
+                later.0 == kept.0 && later.2.kind == kept.2.kind && later.2.value == kept.2.value;
+            if same && later.1 != kept.1 {
+                kept.1 = None;
+            }
+            same
+        });
         for chunk in points.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
-                 ON CONFLICT (client_id, kind, value) DO NOTHING",
+                 ON CONFLICT (client_id, kind, value) DO UPDATE SET person_id = NULL \
+                 WHERE contact_points.person_id IS NOT NULL \
+                 AND (excluded.person_id IS NULL OR excluded.person_id <> contact_points.person_id)",
                 placeholders(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);

@@ -160,13 +160,15 @@ impl Store {
         // person); SQLite has no LATERAL and runs the correlated IN per row.
         let sql = match self.backend {
             Backend::Sqlite => format!(
-                "SELECT c.id AS client_id, p.id AS person_id, p.name AS name FROM clients c \
+                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, \
+                 p.id AS person_id, p.name AS name FROM clients c \
                  LEFT JOIN contact_persons p ON p.client_id = c.id AND p.id IN \
                  (SELECT f.id FROM contact_persons f WHERE f.client_id = c.id ORDER BY f.id LIMIT ?) \
                  WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id"
             ),
             Backend::Postgres => format!(
-                "SELECT c.id AS client_id, p.id AS person_id, p.name AS name FROM clients c \
+                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, \
+                 p.id AS person_id, p.name AS name FROM clients c \
                  LEFT JOIN LATERAL (SELECT f.id, f.name FROM contact_persons f WHERE f.client_id = c.id \
                  ORDER BY f.id LIMIT ${}) p ON TRUE \
                  WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id",
@@ -194,11 +196,18 @@ impl Store {
             }
             let person_id: Option<i64> = r.try_get("person_id")?;
             let name: Option<String> = r.try_get("name")?;
+            let kind: String = r.try_get("kind")?;
+            let company = if ClientKind::parse(&kind) == Some(ClientKind::Company) {
+                Some(r.try_get::<String, _>("client_name")?)
+            } else {
+                None
+            };
             if let (Some(person_id), Some(name)) = (person_id, name) {
                 persons.push(StoredPerson {
                     client_id,
                     person_id,
                     name,
+                    company,
                 });
             }
         }

@@ -19,21 +19,36 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use leadgate::appeal::{ContactCard, TelegramContact};
+use leadgate::appeal::{ContactCard, TelegramContact, VkContact};
 use leadgate::client::ClientKind;
 use leadgate::contact::Region;
 use leadgate::dedup::{DecisionKind, Probe};
 use leadgate::settings::{DatabaseSettings, MatchingSettings, SqliteSync};
 use leadgate::storage::{ImportedClient, ImportedPerson, Store};
 
+mod hard;
+
+/// Which labelled set to generate.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    /// One variation per appeal on a clean base (the original set).
+    Basic,
+    /// Two or three variations per appeal, messy spellings and the traps of
+    /// real traffic, on a base with relatives, office lines and junk.
+    Hard,
+}
+
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Clients in the generated base.
-    #[arg(long, default_value_t = 20_000)]
-    pub clients: usize,
-    /// Appeals matched against it.
-    #[arg(long, default_value_t = 20_000)]
-    pub appeals: usize,
+    /// The labelled set: `basic` or `hard`.
+    #[arg(long, value_enum, default_value_t = Set::Basic)]
+    pub set: Set,
+    /// Clients in the generated base (20,000 basic, 30,000 hard).
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Appeals matched against it (20,000 basic, 6,000 hard).
+    #[arg(long)]
+    pub appeals: Option<usize>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// An empty PostgreSQL database instead of a temporary SQLite file.
@@ -412,6 +427,7 @@ struct Person {
     phones: Vec<String>,
     emails: Vec<String>,
     telegram: Option<String>,
+    vk: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -454,7 +470,7 @@ impl Person {
     fn own_email(&self) -> Option<String> {
         self.emails
             .iter()
-            .find(|e| !e.starts_with("info@agency"))
+            .find(|e| !e.starts_with("info@agency") && !hard::JUNK_EMAILS.contains(&e.as_str()))
             .cloned()
     }
 
@@ -632,6 +648,7 @@ impl Gen {
             phones: Vec::new(),
             emails: Vec::new(),
             telegram: None,
+            vk: None,
         }
     }
 
@@ -739,6 +756,9 @@ enum Truth {
     Client(usize),
     /// From somebody the base does not know.
     New,
+    /// From a new person the stream has seen before (hard set): the
+    /// client created for their first appeal, if any, else new.
+    Fresh(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -1098,6 +1118,11 @@ struct Row {
     linked_wrong: usize,
     review: usize,
     new: usize,
+    auto: usize,
+    decidable: usize,
+    decidable_review: usize,
+    known: usize,
+    missed: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -1117,9 +1142,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     store.migrate().await?;
     let settings = MatchingSettings::default();
 
+    let hard_set = args.set == Set::Hard;
+    let (n_clients, n_appeals) = match args.set {
+        Set::Basic => (
+            args.clients.unwrap_or(20_000),
+            args.appeals.unwrap_or(20_000),
+        ),
+        Set::Hard => (
+            args.clients.unwrap_or(30_000),
+            args.appeals.unwrap_or(6_000),
+        ),
+    };
     let mut gen = Gen::new(args.seed);
+    let mut hard_state = hard::HardState::default();
     let started = Instant::now();
-    let base = gen.base(args.clients);
+    let base = match args.set {
+        Set::Basic => gen.base(n_clients),
+        Set::Hard => gen.hard_base(n_clients, &mut hard_state),
+    };
     let imported: Vec<ImportedClient> = base.iter().map(to_import).collect();
     for chunk in imported.chunks(2000) {
         store.import_batch(chunk).await?;
@@ -1146,7 +1186,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let appeals: Vec<Appeal> = (0..args.appeals).map(|_| gen.appeal(&base)).collect();
+    let appeals: Vec<Appeal> = (0..n_appeals)
+        .map(|_| match args.set {
+            Set::Basic => gen.appeal(&base),
+            Set::Hard => gen.hard_appeal(&base, &mut hard_state),
+        })
+        .collect();
+    let families: &[(&str, u32, bool)] = match args.set {
+        Set::Basic => VARIATIONS,
+        Set::Hard => hard::FAMILIES,
+    };
+    // Hard set: clients the run created, as the pipeline would, for new
+    // people (and for known ones it missed), by who they really are.
+    let mut created: HashMap<usize, i64> = HashMap::new();
+    let mut created_for: HashMap<i64, Truth> = HashMap::new();
     let mut rows: BTreeMap<&'static str, Row> = BTreeMap::new();
     let mut errors: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let (mut auto, mut wrong_auto) = (0usize, 0usize);
@@ -1156,21 +1209,35 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut conn = store.pool().acquire().await?;
     for a in &appeals {
         let normalized = a.card.normalize(Region::Ru);
-        let probe = Probe::new(&a.card, &normalized);
+        let probe = Probe::new(&a.card, &normalized, &settings.junk);
         let t = Instant::now();
         let d = leadgate_store::match_appeal(&store, &mut conn, &probe, &settings).await?;
         matching_time += t.elapsed();
         let truth_id = match a.truth {
             Truth::Client(i) => client_id(i),
             Truth::New => None,
+            Truth::Fresh(k) => created.get(&k).copied(),
         };
         let row = rows.entry(a.variation).or_default();
         row.n += 1;
         let mut wrong = false;
+        if hard_set && d.kind == DecisionKind::NewClient {
+            let id = create_client(&store, &a.card, created_for.len()).await?;
+            if let Truth::Fresh(k) = a.truth {
+                created.entry(k).or_insert(id);
+            }
+            created_for.insert(id, a.truth);
+        }
+        // A duplicate the run created for the same person is that person.
+        let same_person = |id: Option<i64>| {
+            id.and_then(|id| created_for.get(&id))
+                .is_some_and(|t| *t == a.truth && !matches!(a.truth, Truth::New))
+        };
         match d.kind {
             DecisionKind::ExistingClient => {
                 auto += 1;
-                if d.client_id.is_some() && d.client_id == truth_id {
+                row.auto += 1;
+                if d.client_id.is_some() && (d.client_id == truth_id || same_person(d.client_id)) {
                     row.linked_ok += 1;
                 } else {
                     row.linked_wrong += 1;
@@ -1189,13 +1256,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         if a.decidable {
             decidable += 1;
+            row.decidable += 1;
             if d.kind == DecisionKind::Review {
                 reviews += 1;
+                row.decidable_review += 1;
             }
             if truth_id.is_some() {
                 known += 1;
+                row.known += 1;
                 if d.kind == DecisionKind::NewClient {
                     missed += 1;
+                    row.missed += 1;
                 }
             }
         }
@@ -1213,6 +1284,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             .collect::<Vec<_>>()
                     ),
                     Truth::New => "new".into(),
+                    Truth::Fresh(k) => format!("new person {k}, client {truth_id:?}"),
                 };
                 list.push(format!(
                     "card {:?}\n      truth {truth}\n      got {} {:?} score {:?}: {}\n      evidence {:?}",
@@ -1251,24 +1323,35 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "{:<26} {:>6} {:>10} {:>10} {:>8} {:>8}",
-        "variation", "n", "linked ok", "WRONG link", "review", "new"
+        "{:<28} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8}",
+        "variation", "n", "linked ok", "WRONG", "review", "new", "false m.", "missed", "review"
     );
+    let rate = |a: usize, b: usize| {
+        if b == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1} %", 100.0 * a as f64 / b as f64)
+        }
+    };
     for (name, r) in &rows {
-        let decides = VARIATIONS
-            .iter()
-            .find(|v| v.0 == *name)
-            .is_some_and(|v| v.2);
+        let decides = families.iter().find(|v| v.0 == *name).is_some_and(|v| v.2);
         println!(
-            "{:<26} {:>6} {:>10} {:>10} {:>8} {:>8}",
+            "{:<28} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8}",
             format!("{name}{}", if decides { "" } else { " *" }),
             r.n,
             r.linked_ok,
             r.linked_wrong,
             r.review,
-            r.new
+            r.new,
+            rate(r.linked_wrong, r.auto),
+            rate(r.missed, r.known),
+            rate(r.decidable_review, r.decidable),
         );
     }
+    println!(
+        "(false m. = wrong auto-links / auto-links; missed = new clients / decidable appeals \
+         from known people; review = reviews / decidable appeals)"
+    );
     println!("(* ambiguous: the data alone cannot decide; review or new are both right)");
     println!();
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
@@ -1301,6 +1384,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the pipeline does with a new client's appeal: a client with the
+/// appeal's contact person and points. Returns its id.
+async fn create_client(store: &Store, card: &ContactCard, n: usize) -> anyhow::Result<i64> {
+    let external_id = format!("run-{n}");
+    let person = card
+        .display_name()
+        .map(str::to_string)
+        .unwrap_or_else(|| "Без имени".to_string());
+    let (kind, name) = match card.company.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(c) => (ClientKind::Company, c.to_string()),
+        None => (ClientKind::Person, person.clone()),
+    };
+    store
+        .import_batch(&[ImportedClient {
+            external_id: external_id.clone(),
+            kind,
+            name,
+            responsible: None,
+            persons: vec![ImportedPerson {
+                name: person,
+                keys: card.normalize(Region::Ru).keys,
+            }],
+        }])
+        .await?;
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM clients WHERE external_id = $1")
+        .bind(&external_id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(id)
+}
+
 fn to_import(c: &Client) -> ImportedClient {
     ImportedClient {
         external_id: c.external_id.clone(),
@@ -1319,6 +1433,10 @@ fn to_import(c: &Client) -> ImportedClient {
                     telegram: p.telegram.as_ref().map(|t| TelegramContact {
                         id: None,
                         username: Some(t.clone()),
+                    }),
+                    vk: p.vk.map(|id| VkContact {
+                        id: Some(id),
+                        screen_name: None,
                     }),
                     ..ContactCard::default()
                 };

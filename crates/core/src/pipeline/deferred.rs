@@ -223,6 +223,7 @@ impl Deferred {
             client_id,
             person_id,
             name: person_name.to_string(),
+            company: (kind == ClientKind::Company).then(|| name.to_string()),
         });
         self.created_clients.insert(
             client_id,

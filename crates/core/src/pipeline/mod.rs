@@ -282,7 +282,9 @@ impl Pipeline {
         let probes: Vec<Probe> = claimed
             .iter()
             .zip(normalized)
-            .map(|(claim, contact)| Probe::new(&claim.appeal.contact, contact))
+            .map(|(claim, contact)| {
+                Probe::new(&claim.appeal.contact, contact, &self.settings.matching.junk)
+            })
             .collect();
         // Appeals processed before match nothing; the rest are looked up
         // together.
@@ -316,7 +318,7 @@ impl Pipeline {
         claim: &ClaimedAppeal,
         contact: &NormalizedContact,
     ) -> Result<Processed, StorageError> {
-        let probe = Probe::new(&claim.appeal.contact, contact);
+        let probe = Probe::new(&claim.appeal.contact, contact, &self.settings.matching.junk);
         let processed = self
             .process_one(conn, later, claim, contact, &probe)
             .await?;

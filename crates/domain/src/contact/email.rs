@@ -58,7 +58,8 @@ impl Email {
         if raw.len() > MAX_INPUT_BYTES {
             return Err(EmailError::TooLong);
         }
-        let s = unwrap_address(raw);
+        let joined = close_gaps_around_at(unwrap_address(raw));
+        let s = strip_label(unwrap_address(&joined));
         if s.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -271,7 +272,7 @@ const YANDEX_DOMAINS: &[&str] = &[
 
 /// Peel what mail clients and forms wrap around an address:
 /// `"Иван" <ivan@mail.ru>`, `mailto:ivan@mail.ru?subject=...`, a trailing
-/// comma from a pasted list.
+/// comma, full stop or bracket from a pasted list or a sentence.
 fn unwrap_address(raw: &str) -> &str {
     let mut s = raw.trim();
     if let Some(open) = s.rfind('<') {
@@ -283,7 +284,100 @@ fn unwrap_address(raw: &str) -> &str {
     if let Some(rest) = strip_prefix_ci(s, "mailto:") {
         s = rest.split('?').next().unwrap_or(rest).trim();
     }
-    s.trim_end_matches([',', ';']).trim()
+    s.trim_end_matches(TRAILING_PUNCTUATION).trim()
+}
+
+/// What a sentence or a list leaves after an address; never the end of a
+/// real domain.
+const TRAILING_PUNCTUATION: &[char] = &[
+    ',', ';', '.', ':', '!', '?', ')', ']', '»', '"', '\'', ' ', '\u{a0}',
+];
+
+/// Labels people and forms write before an address (`e-mail: `,
+/// `Почта:`). An address has no ':' in it, so anything up to the last ':'
+/// before the '@' is a label, and so is a known label word without one.
+fn strip_label(s: &str) -> &str {
+    let at = s.find('@').unwrap_or(s.len());
+    let s = match s[..at].rfind(':') {
+        Some(colon) => &s[colon + 1..],
+        None => s,
+    };
+    let mut s = s.trim_start();
+    for label in [
+        "e-mail",
+        "email",
+        "e-mail",
+        "mail",
+        "почта",
+        "эл.почта",
+        "эл. почта",
+    ] {
+        if let Some(rest) = strip_prefix_ci(s, label) {
+            if rest.starts_with(char::is_whitespace) {
+                s = rest.trim_start();
+                break;
+            }
+        }
+    }
+    s.trim_start_matches(['(', '[', '«', '"', '\'', '-']).trim()
+}
+
+/// `ivan @ mail.ru` → `ivan@mail.ru`: people put spaces around the '@'
+/// (and forms on phones insert one after it).
+fn close_gaps_around_at(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('@') || !s.chars().any(char::is_whitespace) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '@' {
+            while out.ends_with(char::is_whitespace) {
+                out.pop();
+            }
+            out.push('@');
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Most addresses taken from one field; more is a list pasted by mistake.
+pub const MAX_EXTRACTED_EMAILS: usize = 10;
+
+/// Every address in a field or a line of text, as people type them:
+/// several separated by `,`, `;`, spaces or «или»; with spaces around the
+/// '@'; with a label (`e-mail:`, `почта:`, `MAILTO:`), brackets, a display
+/// name or trailing punctuation. First occurrence first, without
+/// duplicates (by matching key), at most [`MAX_EXTRACTED_EMAILS`].
+pub fn extract_emails(text: &str) -> Vec<Email> {
+    let text = super::text::truncate_bytes(text, MAX_INPUT_BYTES * 4);
+    let joined = close_gaps_around_at(text);
+    let mut found: Vec<Email> = Vec::new();
+    for token in joined.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '«' | '»'
+            )
+    }) {
+        if found.len() >= MAX_EXTRACTED_EMAILS {
+            break;
+        }
+        if !token.contains('@') {
+            continue;
+        }
+        if let Ok(email) = Email::parse(token) {
+            if !found.iter().any(|e| e.key == email.key) {
+                found.push(email);
+            }
+        }
+    }
+    found
 }
 
 fn check_local(local: &str) -> Result<(), EmailError> {
@@ -339,15 +433,17 @@ fn check_domain(domain: &str) -> Result<(), EmailError> {
 }
 
 /// Latin letter a Cyrillic (or Latin-lookalike Cyrillic extension) letter
-/// is indistinguishable from in its own case. Lowercase «в», «к», «м», «н»,
-/// «т» look nothing like b, k, m, h, t and are left alone.
+/// is indistinguishable from in its own case. Lowercase «в», «н», «т» look
+/// nothing like b, h, t and are left alone.
 fn latin_homoglyph(c: char) -> Option<char> {
     Some(match c {
         'А' | 'а' => 'a',
         'В' => 'b',
         'Е' | 'е' => 'e',
-        'К' => 'k',
-        'М' => 'm',
+        // Lowercase «к» and «м» are the small capitals of k and m; inside
+        // a Latin login they are a slip, not a Cyrillic name.
+        'К' | 'к' => 'k',
+        'М' | 'м' => 'm',
         'Н' | 'һ' => 'h',
         'О' | 'о' => 'o',
         'Р' | 'р' => 'p',
@@ -443,6 +539,81 @@ mod tests {
             assert_eq!(e.domain(), "mail.ru");
             assert_eq!(e.local_part(), "ivan.petrov");
         }
+    }
+
+    #[test]
+    fn addresses_as_people_type_them() {
+        for raw in [
+            "ivan @mail.ru",
+            "ivan@ mail.ru",
+            "ivan @ mail.ru",
+            "ivan\u{a0}@\u{a0}mail.ru",
+            "ivan@mail.ru,",
+            "ivan@mail.ru .",
+            "ivan@mail.ru;",
+            "(ivan@mail.ru)",
+            "<Ivan@Mail.ru>",
+            "Иван <ivan@mail.ru>",
+            "e-mail: ivan@mail.ru",
+            "E-mail:ivan@mail.ru",
+            "Email ivan@mail.ru",
+            "MAILTO:ivan@mail.ru",
+            "почта: ivan@mail.ru",
+            "Эл. почта: ivan @ mail.ru.",
+            "«ivan@mail.ru»",
+        ] {
+            let e = Email::parse(raw).unwrap_or_else(|err| panic!("{raw:?}: {err}"));
+            assert_eq!(e.as_str(), "ivan@mail.ru", "{raw:?}");
+        }
+        // A Gmail +tag behind the same spaces.
+        assert_eq!(key("Ivan.Petrov+shop @ gmail.com"), "ivanpetrov@gmail.com");
+        // Still one address per parse: words around it are not an address.
+        assert_eq!(
+            Email::parse("ivan petrov@mail.ru"),
+            Err(EmailError::ContainsWhitespace)
+        );
+    }
+
+    #[test]
+    fn several_addresses_in_one_field() {
+        let keys = |s: &str| -> Vec<String> {
+            extract_emails(s)
+                .into_iter()
+                .map(|e| e.canonical())
+                .collect()
+        };
+        assert_eq!(
+            keys("ivan@mail.ru, i.petrov@romashka.ru"),
+            ["ivan@mail.ru", "i.petrov@romashka.ru"]
+        );
+        assert_eq!(
+            keys("ivan@mail.ru; ivan@mail.ru или petrov @ yandex.ru."),
+            ["ivan@mail.ru", "petrov@yandex.ru"]
+        );
+        assert_eq!(
+            keys("Пишите на почту ivan@mail.ru (рабочая) или в личку"),
+            ["ivan@mail.ru"]
+        );
+        assert_eq!(
+            keys("\"Петров\" <petrov@romashka.ru>, Сидорова <sidorova@romashka.ru>"),
+            ["petrov@romashka.ru", "sidorova@romashka.ru"]
+        );
+        assert!(keys("нет почты").is_empty());
+        assert!(keys("@ivan_petrov").is_empty());
+        let many: String = (0..50).map(|i| format!("u{i}@mail.ru ")).collect();
+        assert_eq!(extract_emails(&many).len(), MAX_EXTRACTED_EMAILS);
+        let _ = extract_emails(&"@ ".repeat(100_000));
+    }
+
+    #[test]
+    fn cyrillic_lookalikes_in_the_local_part() {
+        // «о» and «а» in a Latin login, «М» and «м» too.
+        assert_eq!(key("mоstovoy@mail.ru"), "mostovoy@mail.ru");
+        assert_eq!(key("MОSTOVOY@MAIL.RU"), "mostovoy@mail.ru");
+        assert_eq!(key("мostovoy@mail.ru"), "mostovoy@mail.ru");
+        assert_eq!(key("кuznetsova@yandex.ru"), "kuznetsova@yandex.ru");
+        // With spaces around the '@' as well.
+        assert_eq!(key("mоstovoy @ mail.ru"), "mostovoy@mail.ru");
     }
 
     #[test]

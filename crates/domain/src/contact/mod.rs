@@ -16,7 +16,9 @@ mod phone;
 mod text;
 
 pub use company::company_key;
-pub use email::{is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS};
+pub use email::{
+    extract_emails, is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS, MAX_EXTRACTED_EMAILS,
+};
 pub use inn::{Inn, InnError};
 pub use messenger::{MessengerIdError, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 pub use name::{

@@ -395,8 +395,9 @@ fn international(d: &[u8], region: Region) -> Result<String, PhoneError> {
         return Err(PhoneError::InvalidCountryCode);
     }
     if d[0] == b'7' {
-        // "+7 8 912 ..." - the trunk prefix typed after the country code.
-        if n == 12 && d[1] == b'8' {
+        // "+7 8 912 ..." - the trunk prefix typed after the country code;
+        // "+7 7 912 ..." - the country code typed twice.
+        if n == 12 && matches!(d[1], b'8' | b'7') {
             return russian(&d[2..]);
         }
         return match n {

@@ -21,7 +21,9 @@ use super::keys::{MatchField, Probe};
 use super::score::{name_score, MatchHow, MatchWeights};
 use super::MatchingSettings;
 use super::{CandidateScore, Decision, DecisionKind, Evidence, KeyHits, StoredPerson};
-use crate::contact::{NameAgreement, PersonName};
+use crate::contact::{
+    company_key, translit_key, NameAgreement, PersonName, Phone, PhoneKind, Region,
+};
 
 /// Candidates scored in full per appeal; the rest of a crowd only ever
 /// shares weak keys with the appeal.
@@ -82,6 +84,10 @@ struct Scored {
     name_agrees: bool,
     /// The appeal's contact points this client carries.
     points: Vec<(MatchField, String)>,
+    /// The client is a company and the agreeing points are its office line:
+    /// phones only, carried by no other client, and either the company's
+    /// own (not one person's) or a landline with the company named.
+    office_line: bool,
 }
 
 pub fn decide(
@@ -104,8 +110,13 @@ pub fn decide(
     let auto = settings.auto_link_threshold;
     let review = settings.review_threshold;
     let outcome = choose(&scored, probe, auto, review);
+    let mut colleague = false;
     let (kind, chosen, reason) = match outcome {
         Outcome::Link(i, reason) => (DecisionKind::ExistingClient, Some(i), reason),
+        Outcome::Colleague(i, reason) => {
+            colleague = true;
+            (DecisionKind::ExistingClient, Some(i), reason)
+        }
         Outcome::Review(reason) => (DecisionKind::Review, None, reason),
         Outcome::New(reason) => (DecisionKind::NewClient, None, reason),
     };
@@ -132,7 +143,7 @@ pub fn decide(
 
     let (client_id, person_id, new_person, score) = match chosen.map(|i| &scored[i]) {
         Some(s) => {
-            let (person_id, new_person) = if s.contact || s.name_agrees {
+            let (person_id, new_person) = if (s.contact || s.name_agrees) && !colleague {
                 (s.person_id, None)
             } else {
                 // A colleague: a new contact person named as on the appeal,
@@ -172,12 +183,15 @@ pub fn decide(
             })
             .collect(),
         evidence: scored.into_iter().flat_map(|s| s.evidence).collect(),
+        ignored: probe.ignored.clone(),
         reason: reason.to_string(),
     }
 }
 
 enum Outcome {
     Link(usize, &'static str),
+    /// Link, as a new contact person of that client.
+    Colleague(usize, &'static str),
     Review(&'static str),
     New(&'static str),
 }
@@ -192,6 +206,19 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         .enumerate()
         .find(|(_, s)| s.contact && (s.identified || s.score >= review))
     {
+        let alone = !scored
+            .iter()
+            .any(|s| s.client_id != best.client_id && s.contact);
+        if best.office_line
+            && alone
+            && !probe.name.is_empty()
+            && matches!(
+                best.name,
+                Some(NameAgreement::Conflict | NameAgreement::Unknown) | None
+            )
+        {
+            return Outcome::Colleague(i, "a new person on the office line of one company client");
+        }
         if best.name == Some(NameAgreement::Conflict) {
             return Outcome::Review("a known contact point, signed with another person's name");
         }
@@ -347,6 +374,48 @@ fn score_client(
     if fields.contains_key(&MatchField::Email) {
         fields.remove(&MatchField::Domain);
     }
+    let company_name = persons
+        .iter()
+        .find(|p| p.client_id == client_id)
+        .and_then(|p| p.company.as_deref());
+    // A company named in another script (`Novaalians` for «Новаальянс»)
+    // has no key in common with it; compare the names themselves.
+    if !fields.contains_key(&MatchField::Company) {
+        if let (Some(theirs), Some(ours)) = (company_name, probe.company.as_deref()) {
+            if same_company(theirs, ours) {
+                fields.insert(
+                    MatchField::Company,
+                    Evidence {
+                        client_id,
+                        person_id: None,
+                        field: MatchField::Company,
+                        how: MatchHow::Translit,
+                        weight: round(w.company),
+                        shared_by: 1,
+                    },
+                );
+            }
+        }
+    }
+    let company_agrees = fields.contains_key(&MatchField::Company);
+    let office_line = company_name.is_some() && {
+        let agreeing: Vec<&KeyHits> = hits
+            .iter()
+            .filter(|k| !k.crowded && k.key.field.identifies())
+            .filter(|k| k.hits.iter().any(|h| h.client_id == client_id))
+            .collect();
+        !agreeing.is_empty()
+            && agreeing.iter().all(|k| {
+                let own = k.hits.iter().all(|h| h.client_id == client_id);
+                let companys = k
+                    .hits
+                    .iter()
+                    .any(|h| h.client_id == client_id && h.person_id.is_none());
+                k.key.field == MatchField::Phone
+                    && own
+                    && (companys || (company_agrees && !is_mobile(&k.key.value)))
+            })
+    };
     let contact = fields.keys().any(|f| f.identifies());
     let identified = fields
         .values()
@@ -429,7 +498,28 @@ fn score_client(
         person_id,
         name_agrees,
         points,
+        office_line,
     }
+}
+
+/// Two company names that are one name in two scripts, or written alike.
+fn same_company(a: &str, b: &str) -> bool {
+    match (company_key(a), company_key(b)) {
+        (Some(x), Some(y)) => {
+            x == y || {
+                // Latin «ts» reads as «ц», Cyrillic «тс» as «тс»; in a
+                // compound name («Стартсервис», Startservis) it is «тс».
+                let fold = |k: &str| translit_key(k).replace('T', "ts");
+                let (tx, ty) = (fold(&x), fold(&y));
+                tx.chars().count() >= 4 && tx == ty
+            }
+        }
+        _ => false,
+    }
+}
+
+fn is_mobile(e164: &str) -> bool {
+    Phone::parse(e164, Region::Ru).is_ok_and(|p| p.kind() == PhoneKind::Mobile)
 }
 
 #[cfg(test)]
@@ -437,7 +527,7 @@ mod tests {
     use super::*;
     use crate::appeal::ContactCard;
     use crate::contact::Region;
-    use crate::dedup::{BlockingKey, KeyHit, MatchHow};
+    use crate::dedup::{BlockingKey, JunkReason, KeyHit, MatchHow};
 
     fn probe(name: Option<&str>, phones: &[&str], emails: &[&str]) -> Probe {
         let card = ContactCard {
@@ -446,7 +536,11 @@ mod tests {
             emails: emails.iter().map(|s| s.to_string()).collect(),
             ..ContactCard::default()
         };
-        Probe::new(&card, &card.normalize(Region::Ru))
+        Probe::new(
+            &card,
+            &card.normalize(Region::Ru),
+            &crate::dedup::JunkPatterns::default(),
+        )
     }
 
     /// The base: (client, person, person name, keys it carries).
@@ -479,9 +573,10 @@ mod tests {
                                     && crate::contact::name_keys(&PersonName::parse(name))
                                         .contains(&k.value))
                         })
+                        .filter(|(_, p, _, _)| *p > 0 || k.field != MatchField::Name)
                         .map(|(c, p, _, _)| KeyHit {
                             client_id: *c,
-                            person_id: Some(*p),
+                            person_id: (*p > 0).then_some(*p),
                         })
                         .collect();
                     let crowded = rows.len() > settings.max_candidates_per_key;
@@ -497,14 +592,23 @@ mod tests {
                 .collect();
             hits.retain(|h| !h.hits.is_empty() || h.crowded);
             let short = shortlist(&hits, settings);
+            // A row with a negative person id is the company itself: its
+            // name and the points that are the company's, not a person's.
+            let company = |c: i64| {
+                self.0
+                    .iter()
+                    .find(|(id, p, _, _)| *id == c && *p < 0)
+                    .map(|(_, _, n, _)| n.to_string())
+            };
             let persons: Vec<StoredPerson> = self
                 .0
                 .iter()
-                .filter(|(c, _, _, _)| short.contains(c))
+                .filter(|(c, p, _, _)| short.contains(c) && *p > 0)
                 .map(|(c, p, n, _)| StoredPerson {
                     client_id: *c,
                     person_id: *p,
                     name: n.to_string(),
+                    company: company(*c),
                 })
                 .collect();
             decide(probe, &hits, &short, &persons, settings)
@@ -696,13 +800,13 @@ mod tests {
 
     #[test]
     fn a_shared_office_phone_is_decided_by_the_name() {
-        let office = phone("+74951234567");
+        let office = phone("+74957001122");
         let base = Base(vec![
             (1, 10, "Иван Петров", vec![office.clone()]),
             (2, 20, "Мария Сидорова", vec![office.clone()]),
         ]);
         let d = base.run(
-            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &probe(Some("Мария Сидорова"), &["+74957001122"], &[]),
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
@@ -715,7 +819,7 @@ mod tests {
         assert_eq!(phone_ev.shared_by, 2);
         assert!(phone_ev.weight < settings().weights.phone);
         // Without a name nobody can tell.
-        let d = base.run(&probe(None, &["+74951234567"], &[]), &settings());
+        let d = base.run(&probe(None, &["+74957001122"], &[]), &settings());
         assert_eq!(d.kind, DecisionKind::Review);
         // A full name beats a given name alone (another surname).
         let base = Base(vec![
@@ -723,7 +827,7 @@ mod tests {
             (2, 20, "Мария Сидорова", vec![office.clone()]),
         ]);
         let d = base.run(
-            &probe(Some("Сидорова Мария"), &["+74951234567"], &[]),
+            &probe(Some("Сидорова Мария"), &["+74957001122"], &[]),
             &settings(),
         );
         assert_eq!(d.client_id, Some(2), "{d:?}");
@@ -733,15 +837,176 @@ mod tests {
             (2, 20, "Сидорова Мария Ивановна", vec![office.clone()]),
         ]);
         let d = base.run(
-            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &probe(Some("Мария Сидорова"), &["+74957001122"], &[]),
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
     }
 
     #[test]
+    fn a_new_person_on_a_companys_office_line_is_its_colleague() {
+        let office = phone("+74954775139");
+        // The line is the company's: known on several of its persons.
+        let base = Base(vec![
+            (1, -1, "ООО «Новаальянс»", vec![office.clone()]),
+            (1, 10, "Иван Петров", vec![phone("+79161000001")]),
+            (1, 11, "Мария Сидорова", vec![]),
+        ]);
+        for (name, company) in [
+            ("Ольга Кузнецова", None),
+            ("Ольга Кузнецова", Some("Novaalians")),
+        ] {
+            let mut p = probe(Some(name), &["8 495 477 51 39 до 20:00"], &[]);
+            p.company = company.map(str::to_string);
+            let d = base.run(&p, &settings());
+            assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
+            assert_eq!(d.client_id, Some(1));
+            assert_eq!(d.person_id, None);
+            assert_eq!(d.new_person.as_deref(), Some("Ольга Кузнецова"));
+        }
+        // One of its persons calling from it is that person.
+        let d = base.run(
+            &probe(Some("Петров Иван"), &["+74954775139"], &[]),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
+        assert_eq!(d.person_id, Some(10));
+        assert_eq!(d.new_person, None);
+
+        // A line on one person only: a colleague when the company is named
+        // (in either script), otherwise an operator decides.
+        let base = Base(vec![
+            (1, -1, "ООО «Новаальянс»", vec![]),
+            (1, 10, "Иван Петров", vec![office.clone()]),
+        ]);
+        let mut p = probe(Some("Ольга Кузнецова"), &["+74954775139"], &[]);
+        p.company = Some("Novaalians".into());
+        assert!(same_company("ООО «Стартсервис»", "OOO Startservis"));
+        assert!(same_company("Атлантсервис", "Atlantservis"));
+        assert!(!same_company("ООО «Вектор»", "Vostok"));
+        let d = base.run(&p, &settings());
+        assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
+        assert_eq!(d.new_person.as_deref(), Some("Ольга Кузнецова"));
+        let company = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Company)
+            .unwrap();
+        assert_eq!(company.how, MatchHow::Translit);
+        let d = base.run(
+            &probe(Some("Ольга Кузнецова"), &["+74954775139"], &[]),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        // A person's mobile is not an office line, company named or not.
+        let base = Base(vec![
+            (1, -1, "ООО «Новаальянс»", vec![]),
+            (1, 10, "Иван Петров", vec![phone("+79161000001")]),
+        ]);
+        let mut p = probe(Some("Ольга Кузнецова"), &["+79161000001"], &[]);
+        p.company = Some("Новаальянс".into());
+        assert_eq!(base.run(&p, &settings()).kind, DecisionKind::Review);
+    }
+
+    #[test]
+    fn a_household_line_of_two_relatives_still_goes_to_review() {
+        let home = phone("+78432110012");
+        let base = Base(vec![
+            (1, 10, "Петров Иван Сергеевич", vec![home.clone()]),
+            (2, 20, "Петрова Мария Ивановна", vec![home.clone()]),
+        ]);
+        let d = base.run(
+            &probe(Some("Ольга Петрова"), &["+78432110012"], &[]),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        // One of them by name is still that one.
+        let d = base.run(
+            &probe(Some("Маша Петрова"), &["+78432110012"], &[]),
+            &settings(),
+        );
+        assert_eq!(d.client_id, Some(2), "{d:?}");
+    }
+
+    #[test]
+    fn junk_points_are_no_keys_and_the_decision_says_why() {
+        let base = Base(vec![
+            (
+                1,
+                10,
+                "Иван Петров",
+                vec![
+                    key(MatchField::Email, "test@mail.ru"),
+                    phone("+78005553535"),
+                ],
+            ),
+            (
+                2,
+                20,
+                "Пётр Иванов",
+                vec![key(MatchField::Email, "test@mail.ru")],
+            ),
+        ]);
+        let d = base.run(
+            &probe(
+                Some("Ольга Сидорова"),
+                &["8-800-555-35-35"],
+                &["test@mail.ru"],
+            ),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::NewClient, "{d:?}");
+        assert!(d.candidates.is_empty());
+        let ignored: Vec<(MatchField, &str, JunkReason)> = d
+            .ignored
+            .iter()
+            .map(|i| (i.field, i.value.as_str(), i.reason))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                (MatchField::Phone, "+78005553535", JunkReason::JunkPhone),
+                (
+                    MatchField::Email,
+                    "test@mail.ru",
+                    JunkReason::PlaceholderAddress
+                ),
+            ]
+        );
+        assert_eq!(d.ignored[0].pattern, "+7800*");
+        // A robot's domain is no company either.
+        let base = Base(vec![(
+            1,
+            10,
+            "Иван Петров",
+            vec![key(MatchField::Domain, "tilda.ws")],
+        )]);
+        let d = base.run(
+            &probe(Some("Ольга Сидорова"), &[], &["no-reply@tilda.ws"]),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::NewClient, "{d:?}");
+        // With the patterns emptied the same values are keys again.
+        let mut s = settings();
+        s.junk.placeholder_local_parts.clear();
+        let base = Base(vec![(
+            1,
+            10,
+            "Ольга Сидорова",
+            vec![key(MatchField::Email, "test@mail.ru")],
+        )]);
+        let card = ContactCard {
+            name: Some("Ольга Сидорова".into()),
+            emails: vec!["test@mail.ru".into()],
+            ..ContactCard::default()
+        };
+        let p = Probe::new(&card, &card.normalize(Region::Ru), &s.junk);
+        assert_eq!(base.run(&p, &s).kind, DecisionKind::ExistingClient);
+    }
+
+    #[test]
     fn a_key_of_many_clients_never_links() {
-        let office = phone("+74951234567");
+        let office = phone("+74957001122");
         let base = Base(
             (1..=4)
                 .map(|i| {
@@ -756,7 +1021,7 @@ mod tests {
                 .collect(),
         );
         let d = base.run(
-            &probe(Some("Мария Сидорова"), &["+74951234567"], &[]),
+            &probe(Some("Мария Сидорова"), &["+74957001122"], &[]),
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");

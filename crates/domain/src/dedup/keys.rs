@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::junk::{IgnoredPoint, JunkPatterns};
 use crate::appeal::{ContactCard, ContactKey, ContactKind, NormalizedContact};
 use crate::contact::{company_key, name_keys, Email, Inn, PersonName};
 
@@ -144,20 +145,39 @@ pub fn card_inn(card: &ContactCard) -> Option<String> {
 /// What the matcher knows about an appeal's sender.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
-    /// Normalised contact points.
+    /// Normalised contact points, junk left out.
     pub contact_keys: Vec<ContactKey>,
+    /// Contact points that are junk (`[matching.junk]`): never looked up.
+    pub ignored: Vec<IgnoredPoint>,
     /// The name as written, trimmed; `None` when the card has none.
     pub display_name: Option<String>,
     pub name: PersonName,
     pub name_keys: Vec<String>,
     pub company_key: Option<String>,
+    /// The company as written on the appeal.
+    pub company: Option<String>,
     pub domains: Vec<String>,
     /// A checksum-valid ИНН from the card.
     pub inn: Option<String>,
 }
 
 impl Probe {
-    pub fn new(card: &ContactCard, contact: &NormalizedContact) -> Probe {
+    /// The appeal's keys; contact points matching `junk` are set aside as
+    /// ignored, and so are the domains of robots' and placeholder addresses.
+    pub fn new(card: &ContactCard, contact: &NormalizedContact, junk: &JunkPatterns) -> Probe {
+        let mut contact_keys = Vec::with_capacity(contact.keys.len());
+        let mut ignored = Vec::new();
+        for key in &contact.keys {
+            match junk.check(key) {
+                Some((reason, pattern)) => ignored.push(IgnoredPoint {
+                    field: key.kind.into(),
+                    value: key.value.clone(),
+                    reason,
+                    pattern: pattern.to_string(),
+                }),
+                None => contact_keys.push(key.clone()),
+            }
+        }
         let display_name = card.display_name().map(str::to_string);
         let name = display_name
             .as_deref()
@@ -171,12 +191,19 @@ impl Probe {
             .filter(|k| !(has_given && k.starts_with("sn:")))
             .collect();
         Probe {
-            contact_keys: contact.keys.clone(),
+            domains: point_domains(&contact_keys),
+            contact_keys,
+            ignored,
             display_name,
+            company: card
+                .company
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             name,
             name_keys,
             company_key: card.company.as_deref().and_then(company_key),
-            domains: point_domains(&contact.keys),
             inn: card_inn(card),
         }
     }
@@ -235,7 +262,7 @@ mod tests {
             company: Some("ООО «Ромашка»".into()),
             ..ContactCard::default()
         };
-        let probe = Probe::new(&card, &card.normalize(Region::Ru));
+        let probe = Probe::new(&card, &card.normalize(Region::Ru), &JunkPatterns::default());
         let keys = probe.blocking_keys();
         let fields: Vec<MatchField> = keys.iter().map(|k| k.field).collect();
         assert_eq!(fields[0], MatchField::Phone);

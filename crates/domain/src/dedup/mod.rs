@@ -11,6 +11,7 @@
 //! See docs/matching.md for the configuration and the measured quality.
 
 mod decide;
+pub mod junk;
 pub mod keys;
 pub mod score;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use decide::{decide, shortlist, SHORTLIST};
+pub use junk::{IgnoredPoint, JunkPatterns, JunkReason};
 pub use keys::{BlockingKey, MatchField, Probe};
 pub use score::{MatchHow, MatchWeights};
 
@@ -38,6 +40,8 @@ pub struct MatchingSettings {
     /// keeps lookup fast whatever the base holds.
     pub max_candidates_per_key: usize,
     pub weights: MatchWeights,
+    /// Values that are never a matching key (`[matching.junk]`).
+    pub junk: JunkPatterns,
 }
 
 impl Default for MatchingSettings {
@@ -49,6 +53,7 @@ impl Default for MatchingSettings {
             max_shared_clients: 3,
             max_candidates_per_key: 50,
             weights: MatchWeights::default(),
+            junk: JunkPatterns::default(),
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct StoredPerson {
     pub client_id: i64,
     pub person_id: i64,
     pub name: String,
+    /// The client's name when the client is a company (its office line and
+    /// its colleagues are told by it).
+    pub company: Option<String>,
 }
 
 /// One field that agreed (or clearly disagreed) between the appeal and a
@@ -154,6 +162,10 @@ pub struct Decision {
     #[serde(default)]
     pub scores: Vec<CandidateScore>,
     pub evidence: Vec<Evidence>,
+    /// The appeal's contact points that were not looked up, and why
+    /// (junk: `test@mail.ru`, `8-800-…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<IgnoredPoint>,
     pub reason: String,
 }
 
