@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod import;
+pub mod server;
 pub mod service;
 pub mod settings;
 pub mod startup;

@@ -18,7 +18,7 @@ pub use leadgate_domain::dedup::MatchingSettings;
 pub use leadgate_domain::org::{DepartmentSettings, ManagerSettings};
 pub use leadgate_domain::role::Role;
 use leadgate_domain::scenario::{ScenarioSet, WorkCalendar};
-pub use leadgate_http::settings::{ApiSettings, ApiToken, ServerSettings};
+pub use leadgate_http::settings::{ApiSettings, ApiToken, LimitSettings, ServerSettings};
 pub use leadgate_sources::SourcesSettings;
 pub use leadgate_store::{DatabaseSettings, SqliteSync};
 pub use leadgate_web::settings::WebSettings;
@@ -84,6 +84,8 @@ pub struct Settings {
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
     pub pbx: PbxSettings,
+    /// `[limits]`: rate limits, length caps, login throttling.
+    pub limits: LimitSettings,
 }
 
 impl Settings {
@@ -121,6 +123,7 @@ impl Settings {
             vk: self.vk.clone(),
             mail: self.mail.clone(),
             pbx: self.pbx.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
@@ -238,6 +241,7 @@ pub fn load_from_str(
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     let pbx = pbx_section(&mut table, &mut problems);
+    let limits = section::<LimitSettings>(&mut table, "limits", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -264,8 +268,10 @@ pub fn load_from_str(
         scenarios,
         calendar,
         pbx,
+        limits,
     };
     check(&settings, &mut problems);
+    problems.extend(settings.limits.check());
     problems.extend(settings.pbx.check(&settings.managers));
     if problems.is_empty() {
         Ok(settings)
