@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod import;
 pub mod init;
+pub mod server;
 pub mod service;
 pub mod settings;
 pub mod startup;

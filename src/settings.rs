@@ -18,7 +18,7 @@ pub use leadgate_domain::dedup::MatchingSettings;
 pub use leadgate_domain::org::{DepartmentSettings, ManagerSettings};
 pub use leadgate_domain::role::Role;
 use leadgate_domain::scenario::{ScenarioSet, WorkCalendar};
-pub use leadgate_http::settings::{ApiSettings, ApiToken, ServerSettings};
+pub use leadgate_http::settings::{ApiSettings, ApiToken, LimitSettings, ServerSettings};
 pub use leadgate_sources::SourcesSettings;
 pub use leadgate_store::{DatabaseSettings, SqliteSync};
 pub use leadgate_web::settings::WebSettings;
@@ -87,6 +87,8 @@ pub struct Settings {
     pub pbx: PbxSettings,
     pub webhooks: Vec<WebhookSettings>,
     pub events: EventSettings,
+    /// `[limits]`: rate limits, length caps, login throttling.
+    pub limits: LimitSettings,
 }
 
 impl Settings {
@@ -126,6 +128,7 @@ impl Settings {
             pbx: self.pbx.clone(),
             webhooks: self.webhooks.clone(),
             events: self.events.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
@@ -247,6 +250,7 @@ pub fn load_from_str(
     let pbx = pbx_section(&mut table, &mut problems);
     let webhooks = section::<Vec<WebhookSettings>>(&mut table, "webhooks", &mut problems);
     let events = section::<EventSettings>(&mut table, "events", &mut problems);
+    let limits = section::<LimitSettings>(&mut table, "limits", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -275,12 +279,14 @@ pub fn load_from_str(
         pbx,
         webhooks,
         events,
+        limits,
     };
     check(&settings, &mut problems);
     problems.extend(leadgate_sources::webhooks::settings::check(
         &settings.webhooks,
         &settings.events,
     ));
+    problems.extend(settings.limits.check());
     problems.extend(settings.pbx.check(&settings.managers));
     if !settings.server.demo {
         for key in demo_values {

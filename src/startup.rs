@@ -213,15 +213,15 @@ impl Application {
                 source_tasks.push(task);
             }
         }
-        let app = leadgate_web::router(state, &sources, &ctx);
-        let server_stop = shutdown.clone();
+        let app = crate::server::limited(
+            leadgate_web::router(state, &sources, &ctx),
+            &settings.server,
+        );
         tracing::info!(addr = %listener.local_addr()?, "leadgate is listening");
-        let served = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await;
+        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+        let served = crate::server::serve(listener, app, &settings.server, shutdown, grace).await;
         tracing::info!("HTTP server stopped; finishing work in hand");
         source_stop.cancel();
-        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
         for task in source_tasks {
             let _ = tokio::time::timeout(grace, task).await;
         }

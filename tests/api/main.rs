@@ -1,6 +1,7 @@
 #[path = "../helpers/mod.rs"]
 mod helpers;
 
+mod abuse;
 mod appeals;
 mod bad_input;
 mod clients;

@@ -809,3 +809,48 @@ fn pbx_config_problems_are_named_by_their_keys() {
     assert!(text.contains("pbx.zadarma.third.employees.200"), "{text}");
     assert!(text.contains("pbx.zadarma.third.api_secret"), "{text}");
 }
+
+#[tokio::test]
+async fn zadarma_events_that_cannot_be_verified_are_counted_not_stored() {
+    let app = app().await;
+    // SMS has no documented signature: anyone could send it.
+    for i in 0..5 {
+        let text = format!("spam {i}");
+        let (status, _) = post_form(
+            &app,
+            "/hooks/pbx/zadarma/main",
+            form(&[
+                ("event", "SMS"),
+                ("caller_id", "79161234567"),
+                ("text", &text),
+            ]),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM pbx_unsupported_events").await,
+        0
+    );
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM appeals").await, 0);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("leadgate_pbx_events_total{provider=\"zadarma\",kind=\"unverified\"} 5"),
+        "{metrics}"
+    );
+    // A wrong signature stores nothing either.
+    let pairs = [
+        ("event", "NOTIFY_START"),
+        ("call_start", "2024-05-01 10:00:00"),
+        ("pbx_call_id", "in_bad"),
+        ("caller_id", "79161234567"),
+        ("called_did", "74951234567"),
+    ];
+    let (status, _) = zadarma_with(&app, &pairs, "not-the-secret").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        scalar(&app.store, "SELECT COUNT(*) FROM call_events").await,
+        0
+    );
+}

@@ -82,7 +82,8 @@ impl Intake {
     }
 
     /// Stores the appeal durably; returns its id, also for a redelivery.
-    pub async fn submit(&self, appeal: NewAppeal) -> Result<AcceptedAppeal, IntakeError> {
+    pub async fn submit(&self, mut appeal: NewAppeal) -> Result<AcceptedAppeal, IntakeError> {
+        appeal.strip_nul();
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Submission { appeal, reply })
@@ -121,6 +122,12 @@ impl Accepting {
         status: AppealStatus,
         decision: Option<&AppealDecision>,
     ) -> Result<AcceptedAppeal, StorageError> {
+        let mut cleaned = appeal.clone();
+        let appeal = if cleaned.strip_nul() {
+            &cleaned
+        } else {
+            appeal
+        };
         let accepted =
             leadgate_store::insert_appeal_as(self.tx.conn(), appeal, status, decision).await?;
         self.accepted.push((appeal.channel, accepted));

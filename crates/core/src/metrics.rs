@@ -65,8 +65,17 @@ impl Metrics {
     }
 
     /// A request refused before it became an appeal (bad input, bad secret).
+    /// `source` must be a configured name, never request text: every label
+    /// value is a permanent series.
     pub fn rejected(&self, source: &str, reason: &str) {
         bump(&self.rejected_requests, format!("{source}\u{0}{reason}"));
+    }
+
+    /// A post to a form, bot, community or PBX account that is not
+    /// configured. All of them count under the one label `source="unknown"`,
+    /// whatever name the URL carried, so random names cannot add series.
+    pub fn unknown_endpoint(&self, reason: &'static str) {
+        bump(&self.rejected_requests, format!("unknown\u{0}{reason}"));
     }
 
     /// A telephony webhook event and what became of it.

@@ -253,6 +253,80 @@ pub struct NewAppeal {
     pub intent: Intent,
 }
 
+impl NewAppeal {
+    /// Removes NUL characters from every text the appeal carries. PostgreSQL
+    /// refuses `\0` in text, so one such post would fail its whole group
+    /// commit; SQLite would keep it and every reader would trip on it later.
+    /// Both backends store the same cleaned text. True when anything changed.
+    pub fn strip_nul(&mut self) -> bool {
+        let mut changed = false;
+        let mut fix = |s: &mut String| {
+            if s.contains('\0') {
+                s.retain(|c| c != '\0');
+                changed = true;
+            }
+        };
+        fix(&mut self.source);
+        fix(&mut self.external_id);
+        fix(&mut self.raw_payload);
+        let c = &mut self.contact;
+        for s in [
+            &mut c.name,
+            &mut c.company,
+            &mut self.subject,
+            &mut self.text,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(s);
+        }
+        c.phones
+            .iter_mut()
+            .chain(c.emails.iter_mut())
+            .for_each(&mut fix);
+        if let Some(s) = c.telegram.as_mut().and_then(|t| t.username.as_mut()) {
+            fix(s);
+        }
+        if let Some(s) = c.vk.as_mut().and_then(|v| v.screen_name.as_mut()) {
+            fix(s);
+        }
+        for a in &mut self.attachments {
+            fix(&mut a.name);
+            fix(&mut a.content_type);
+        }
+        strip_nul_map(&mut self.attributes, &mut fix);
+        changed
+    }
+}
+
+fn strip_nul_map(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    fix: &mut impl FnMut(&mut String),
+) {
+    if map.keys().any(|k| k.contains('\0')) {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(mut k, v)| {
+                fix(&mut k);
+                (k, v)
+            })
+            .collect();
+    }
+    for v in map.values_mut() {
+        strip_nul_value(v, fix);
+    }
+}
+
+fn strip_nul_value(value: &mut serde_json::Value, fix: &mut impl FnMut(&mut String)) {
+    match value {
+        serde_json::Value::String(s) => fix(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip_nul_value(v, fix)),
+        serde_json::Value::Object(map) => strip_nul_map(map, fix),
+        _ => {}
+    }
+}
+
 /// A stored appeal.
 #[derive(Debug, Clone)]
 pub struct Appeal {

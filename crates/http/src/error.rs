@@ -45,6 +45,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("temporarily unavailable")]
     Unavailable(String),
+    /// Over a rate limit; the answer carries `Retry-After`.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +115,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -143,6 +148,17 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        if let ApiError::TooManyRequests { retry_after_secs } = &self {
+            return (
+                self.status(),
+                [
+                    (header::CONTENT_TYPE, "application/problem+json".to_string()),
+                    (header::RETRY_AFTER, retry_after_secs.to_string()),
+                ],
+                body,
+            )
+                .into_response();
+        }
         (
             self.status(),
             [(header::CONTENT_TYPE, "application/problem+json")],

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod settings;
 
 use leadgate_store::Store;
@@ -19,4 +20,19 @@ pub trait HttpState: Clone + Send + Sync + 'static {
     fn api_tokens(&self) -> &[settings::ApiToken];
     /// Where personal tokens are looked up.
     fn store(&self) -> &Store;
+}
+
+/// At most the first 32 characters of request text that goes into a log
+/// line, with control characters escaped: enough to recognise, too little to
+/// flood the journal with.
+pub fn truncated(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(32)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().nth(32).is_some() {
+        out.push('…');
+    }
+    out
 }

@@ -33,6 +33,34 @@ pub struct SourcesSettings {
     pub pbx: pbx::settings::PbxSettings,
     pub webhooks: Vec<webhooks::settings::WebhookSettings>,
     pub events: webhooks::settings::EventSettings,
+    /// Rate limits and the forms' length caps.
+    pub limits: leadgate_http::settings::LimitSettings,
+}
+
+impl SourcesSettings {
+    /// Every configured `/hooks/*` endpoint as `forms/NAME`, `telegram/NAME`,
+    /// `vk/NAME` or `pbx/PROVIDER/NAME`: the keys of the per-endpoint limits.
+    pub fn hook_endpoints(&self) -> std::collections::HashSet<String> {
+        let pbx = &self.pbx;
+        let named = |prefix: &str, names: Vec<&String>| {
+            names
+                .into_iter()
+                .map(|n| format!("{prefix}/{n}"))
+                .collect::<Vec<_>>()
+        };
+        [
+            named("forms", self.forms.keys().collect()),
+            named("telegram", self.telegram.bots.keys().collect()),
+            named("vk", self.vk.communities.keys().collect()),
+            named("pbx/mango", pbx.mango.keys().collect()),
+            named("pbx/zadarma", pbx.zadarma.keys().collect()),
+            named("pbx/megafon", pbx.megafon.keys().collect()),
+            named("pbx/generic", pbx.generic.keys().collect()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// What a source is given, and all it is given: the one way into intake, the

@@ -69,9 +69,20 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         .merge(crate::pages::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .with_state(state);
+    let hook_limits = Arc::new(leadgate_http::limit::HookLimits::new(
+        &ctx.settings.limits,
+        ctx.settings.hook_endpoints(),
+        ctx.metrics.clone(),
+    ));
     for source in sources {
         if let Some(routes) = source.routes() {
-            app = app.merge(routes.with_state(ctx.clone()));
+            // Only the sources' routes: `/hooks/*` are the unauthenticated ones.
+            app = app.merge(routes.with_state(ctx.clone()).layer(
+                axum::middleware::from_fn_with_state(
+                    hook_limits.clone(),
+                    leadgate_http::limit::limit_hooks,
+                ),
+            ));
         }
     }
     // Bodies are read through `extract::body_bytes`, which enforces the

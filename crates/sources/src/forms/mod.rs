@@ -78,10 +78,8 @@ pub async fn post_form(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Some(form) = state.settings.forms.get(&form_name).cloned() else {
-        state
-            .metrics
-            .rejected(&format!("form:{form_name}"), "unknown_form");
-        tracing::warn!(form = %form_name, "post to a form that is not configured");
+        state.metrics.unknown_endpoint("unknown_form");
+        tracing::debug!(form = %leadgate_http::truncated(&form_name), "post to a form that is not configured");
         return Err(ApiError::NotFound("form"));
     };
     let headers = request.headers().clone();
@@ -120,6 +118,9 @@ pub async fn post_form(
         &form.fields,
         &[&form.secret_field, form.honeypot.as_deref().unwrap_or("")],
     );
+    check_lengths(&mapped, &state.settings.limits).inspect_err(|_| {
+        state.metrics.rejected(&source, "too_long");
+    })?;
     if mapped.contact.is_empty() {
         state.metrics.rejected(&source, "empty_contact");
         return Err(ApiError::unprocessable(
@@ -164,6 +165,46 @@ pub async fn post_form(
         }),
     )
         .into_response())
+}
+
+/// `limits.form_name_max_chars` for the name, `limits.form_text_max_chars`
+/// for every other field: a form is a person's words, not a file upload.
+fn check_lengths(
+    mapped: &FormFields,
+    limits: &leadgate_http::settings::LimitSettings,
+) -> Result<(), ApiError> {
+    let too_long = |field: &str, value: &str, max: usize| {
+        if value.chars().count() > max {
+            Err(ApiError::unprocessable(
+                field,
+                format!("longer than {max} characters"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let text = limits.form_text_max_chars;
+    let c = &mapped.contact;
+    too_long(
+        "name",
+        c.name.as_deref().unwrap_or(""),
+        limits.form_name_max_chars,
+    )?;
+    too_long("company", c.company.as_deref().unwrap_or(""), text)?;
+    too_long("subject", mapped.subject.as_deref().unwrap_or(""), text)?;
+    too_long("message", mapped.message.as_deref().unwrap_or(""), text)?;
+    for phone in &c.phones {
+        too_long("phone", phone, text)?;
+    }
+    for email in &c.emails {
+        too_long("email", email, text)?;
+    }
+    for (key, value) in &mapped.attributes {
+        if let serde_json::Value::String(v) = value {
+            too_long(key, v, text)?;
+        }
+    }
+    Ok(())
 }
 
 fn thank_you(form: &FormSettings, html: bool, id: Option<i64>) -> Response {

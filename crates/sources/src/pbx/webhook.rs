@@ -99,12 +99,18 @@ async fn dispatch(
     rest: String,
     request: Request,
 ) -> Response {
-    let endpoint = format!("pbx:{provider}:{name}");
     let Some(account) = find_account(&state, &provider, &name) else {
-        state.metrics.rejected(&endpoint, "unknown_account");
-        tracing::warn!(provider = %provider, name = %name, "webhook for a PBX account that is not configured");
+        // Debug, not warn: anyone can post random names, and each must cost
+        // neither a log line at the default level nor a metric series.
+        state.metrics.unknown_endpoint("unknown_account");
+        tracing::debug!(
+            provider = %leadgate_http::truncated(&provider),
+            name = %leadgate_http::truncated(&name),
+            "webhook for a PBX account that is not configured"
+        );
         return ApiError::NotFound("PBX account").into_response();
     };
+    let endpoint = format!("pbx:{provider}:{name}");
     let method = request.method().clone();
     let uri = request.uri().clone();
     let headers = request.headers().clone();
@@ -199,13 +205,27 @@ async fn refusal(state: &SourceContext, endpoint: &str, e: PbxError) -> Result<R
             event,
             verified,
             raw,
-        } => {
+        } if verified => {
             state
                 .store
                 .insert_unsupported_pbx_event(&provider, endpoint, &event, verified, &raw)
                 .await?;
             state.metrics.pbx_event(&provider, "unsupported");
             tracing::info!(endpoint, event = %event, verified, "PBX event kept but not interpreted");
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "",
+            )
+                .into_response())
+        }
+        PbxError::Unsupported {
+            provider, event, ..
+        } => {
+            // Nobody vouches for an unsigned event (Zadarma's SMS): keeping it
+            // would let anyone write rows, so it is only counted.
+            state.metrics.pbx_event(&provider, "unverified");
+            tracing::debug!(endpoint, event = %leadgate_http::truncated(&event), "unverifiable PBX event counted, not kept");
             Ok((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -103,9 +103,7 @@ async fn post_update(
         .get(&name)
         .filter(|b| b.settings.mode == TelegramMode::Webhook)
     else {
-        state
-            .metrics
-            .rejected(&format!("telegram:{name}"), "unknown_bot");
+        state.metrics.unknown_endpoint("unknown_bot");
         return Err(ApiError::NotFound("bot"));
     };
     let presented = headers

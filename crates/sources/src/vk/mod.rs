@@ -117,9 +117,7 @@ async fn post_event(
         .get(&name)
         .filter(|c| c.settings.mode == VkMode::Callback)
     else {
-        state
-            .metrics
-            .rejected(&format!("vk:{name}"), "unknown_community");
+        state.metrics.unknown_endpoint("unknown_community");
         return Err(ApiError::NotFound("community"));
     };
     if body.len() > state.body_limit {
