@@ -134,6 +134,7 @@ impl Application {
             metrics,
             stage,
             pipeline,
+            sales: leadgate_web::SalesServices::new(source_settings.clone()),
         };
         Ok(Application {
             listener,
