@@ -946,10 +946,11 @@ impl Card<'_> {
         let talk = if record.is_missed() {
             "<strong class=\"missed\">пропущен</strong>".to_owned()
         } else {
-            record
-                .talk_duration()
-                .map(|s| format!("разговор {}", duration(s)))
-                .unwrap_or_else(|| "без разговора".into())
+            match (record.talk_duration().filter(|s| *s > 0), record.duration()) {
+                (Some(talk), _) => format!("разговор {}", duration(talk)),
+                (None, Some(total)) if total > 0 => format!("длительность {}", duration(total)),
+                _ => "без разговора".into(),
+            }
         };
         let number = record
             .client_number()
