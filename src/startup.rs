@@ -140,6 +140,7 @@ impl Application {
             stage,
             pipeline,
             webhooks: Arc::new(settings.webhooks.clone()),
+            sales: leadgate_web::SalesServices::new(source_settings.clone()),
         };
         Ok(Application {
             listener,

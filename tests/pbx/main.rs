@@ -854,3 +854,192 @@ async fn zadarma_events_that_cannot_be_verified_are_counted_not_stored() {
         0
     );
 }
+
+// ---- recordings on the interest card ---------------------------------------
+
+const ZADARMA_KEY: &str = "test-zadarma-user-key-0001";
+
+/// Zadarma's REST API as its documentation describes `GET
+/// /v1/pbx/record/request/`: `Authorization: key:signature` over the sorted
+/// parameters, and `{"status": "success", "link": …}`; a bad signature is
+/// `{"status": "error", "message": "Not authorized"}` with 401.
+async fn fake_zadarma_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::Json;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    async fn record(
+        State(asked): State<Arc<Mutex<Vec<String>>>>,
+        headers: HeaderMap,
+        Query(params): Query<BTreeMap<String, String>>,
+    ) -> (StatusCode, Json<Value>) {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &params {
+            query.append_pair(k, v);
+        }
+        let query = query.finish();
+        let expected = format!(
+            "{ZADARMA_KEY}:{}",
+            leadgate::sources::pbx::recordings::zadarma_signature(
+                ZADARMA_SECRET,
+                "/v1/pbx/record/request/",
+                &query
+            )
+        );
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if given != expected {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"status": "error", "message": "Not authorized"})),
+            );
+        }
+        let call_id = params.get("call_id").cloned().unwrap_or_default();
+        asked.lock().unwrap().push(call_id.clone());
+        (
+            StatusCode::OK,
+            Json(json!({
+                "status": "success",
+                "link": format!("https://api.zadarma.com/v1/pbx/record/download/{call_id}/rec.mp3"),
+                "lifetime_till": "2030-01-01 00:00:00"
+            })),
+        )
+    }
+    let app = axum::Router::new()
+        .route("/v1/pbx/record/request/", axum::routing::get(record))
+        .with_state(asked.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, asked)
+}
+
+/// A logged-in page session's cookie, through the login form.
+async fn page_session(app: &TestApp, login: &str) -> String {
+    let password = "correct horse battery";
+    leadgate::users::set_password(
+        &app.store,
+        &leadgate::users::Login::parse(login).unwrap(),
+        &leadgate::users::Password::parse(password).unwrap(),
+    )
+    .await
+    .unwrap();
+    let form_page = app.client.get(app.url("/ui/login")).send().await.unwrap();
+    let pre: Vec<String> = form_page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let body = form_page.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).unwrap() + marker.len();
+    let csrf = &body[start..start + body[start..].find('"').unwrap()];
+    let resp = app
+        .client
+        .post(app.url("/ui/login"))
+        .header("cookie", pre.join("; "))
+        .form(&[
+            ("login", login),
+            ("password", password),
+            ("csrf", csrf),
+            ("next", "/ui/board"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lg_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_card_fetches_a_zadarma_recording_link_when_opened() {
+    let (api_url, asked) = fake_zadarma_api().await;
+    let app = spawn_app_with(|s| {
+        configure(s);
+        let z = &mut s.pbx.zadarma.get_mut("main").expect("zadarma").config;
+        z.api_key = Some(ZADARMA_KEY.into());
+        z.api_url = api_url.clone();
+        s.routing.round_robin = vec!["ivanova".into()];
+    })
+    .await;
+    let (_, interest_id) = known_client(&app, "+7 916 123-45-67", "Ольга Смирнова").await;
+    let base = |event: &'static str| {
+        vec![
+            ("event", event.to_string()),
+            ("call_start", CALL_START.to_string()),
+            ("pbx_call_id", "in_recorded_1".to_string()),
+            ("caller_id", "79161234567".to_string()),
+            ("called_did", "74951234567".to_string()),
+        ]
+    };
+    let mut answer = base("NOTIFY_ANSWER");
+    answer.retain(|(k, _)| *k != "called_did");
+    answer.extend([
+        ("destination", "101".to_string()),
+        ("internal", "101".to_string()),
+    ]);
+    let mut end = base("NOTIFY_END");
+    end.extend([
+        ("internal", "101".to_string()),
+        ("duration", "95".to_string()),
+        ("disposition", "answered".to_string()),
+        ("status_code", "16".to_string()),
+        ("is_recorded", "1".to_string()),
+        ("call_id_with_rec", "1715670903.1234567".to_string()),
+    ]);
+    for e in [&base("NOTIFY_START"), &answer, &end] {
+        assert_eq!(send_zadarma(&app, e).await, 200);
+    }
+    call_appeal(&app, "in_recorded_1").await;
+    eventually("the call on the interest", async || {
+        (scalar(
+            &app.store,
+            "SELECT COUNT(*) FROM calls WHERE interest_id IS NOT NULL",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        asked.lock().unwrap().is_empty(),
+        "nothing asked before the card opens"
+    );
+
+    let cookie = page_session(&app, "ivanova").await;
+    let page = app
+        .client
+        .get(app.url(&format!("/ui/interests/{interest_id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec!["1715670903.1234567".to_string()]
+    );
+    let link = "https://api.zadarma.com/v1/pbx/record/download/1715670903.1234567/rec.mp3";
+    assert!(
+        html.contains(&format!("<audio controls preload=\"none\" src=\"{link}\">")),
+        "{html}"
+    );
+    assert!(html.contains("Входящий звонок"), "{html}");
+    assert!(html.contains(" 1:35"), "the talk time: {html}");
+    assert!(html.contains("Анна Иванова"), "the employee: {html}");
+    app.stop().await;
+}

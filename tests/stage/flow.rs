@@ -240,13 +240,15 @@ async fn manual_won_without_full_payment_is_refused() {
     .await;
     assert_eq!(status, 201);
     for to in ["offer", "payment", "shipment"] {
-        let (status, body) = post(
-            &app,
-            IVANOVA,
-            &move_to,
-            json!({"to": to, "result": "Дальше"}),
-        )
-        .await;
+        // The move closes the stage's call task; КП/Счёт sets none, so
+        // the next step is planned.
+        let body = if to == "offer" {
+            json!({"to": to, "result": "Дальше",
+                   "next": {"type": "interaction", "kind": "call", "at": in_days(1)}})
+        } else {
+            json!({"to": to, "result": "Дальше"})
+        };
+        let (status, body) = post(&app, IVANOVA, &move_to, body).await;
         assert_eq!(status, 200, "{to}: {body}");
     }
     let (status, _) = post(

@@ -11,11 +11,17 @@ mod helpers;
 #[path = "../web/browser.rs"]
 mod browser;
 
+// The local Telegram fake of the messenger suite.
+#[allow(dead_code)]
+#[path = "../messengers/fakes.rs"]
+mod fakes;
+
 mod board;
 mod flow;
 mod lost;
 mod overdue;
 mod roles;
+mod sales;
 
 use chrono::{DateTime, Duration, Utc};
 use leadgate::settings::{ApiToken, Role, Secret, Settings};

@@ -66,6 +66,11 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Still to be done (open, or open and late).
+    pub fn is_open(self) -> bool {
+        matches!(self, TaskStatus::Open | TaskStatus::Overdue)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Open => "open",
@@ -99,6 +104,8 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     pub done_at: Option<DateTime<Utc>>,
     pub done_by: Option<String>,
+    /// What came of it, as whoever completed it wrote.
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

@@ -31,11 +31,11 @@ pub struct AppealCounts {
     pub pending: i64,
 }
 
-const APPEAL_COLUMNS: &str =
+pub(crate) const APPEAL_COLUMNS: &str =
     "id, channel, source, external_id, received_at, contact, subject, body, \
      attachments, attributes, intent, status, client_id, interest_id, decision, accepted_at, attempts";
 
-fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
+pub(crate) fn appeal_from_row(row: &AnyRow) -> Result<Appeal> {
     let channel: String = row.try_get("channel")?;
     let status: String = row.try_get("status")?;
     let contact: String = row.try_get("contact")?;

@@ -73,7 +73,7 @@ pub(super) fn interest_from_row(row: &AnyRow) -> Result<Interest> {
 }
 
 pub(super) const TASK_COLUMNS: &str =
-    "id, interest_id, title, assignee_login, due_at, status, purpose, created_at, done_at, done_by";
+    "id, interest_id, title, assignee_login, due_at, status, purpose, created_at, done_at, done_by, result";
 
 pub(super) fn task_from_row(r: &AnyRow) -> Result<Task> {
     let status: String = r.try_get("status")?;
@@ -89,6 +89,7 @@ pub(super) fn task_from_row(r: &AnyRow) -> Result<Task> {
         created_at: from_ms(r.try_get("created_at")?),
         done_at: opt_time(r, "done_at")?,
         done_by: r.try_get("done_by")?,
+        result: r.try_get("result")?,
     })
 }
 

@@ -20,6 +20,7 @@ mod merges;
 mod messengers;
 mod prefetch;
 mod review;
+mod sales;
 mod sessions;
 mod settings;
 mod stage;
@@ -54,6 +55,9 @@ pub use merges::{MergeRecord, MovedRecords};
 pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use prefetch::{match_appeal, match_appeal_with, Prefetched};
 pub use review::ReviewRow;
+pub use sales::{
+    BoardCard, BoardFilter, BoardSearch, ColumnTotals, InterestCall, OutgoingNote, TodayTask,
+};
 pub use sessions::SessionUser;
 pub use stage::{
     InterestCard, InterestFacts, InterestFilter, LinkedAppeal, OverdueTask, StoredEvent,

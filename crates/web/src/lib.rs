@@ -42,6 +42,28 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// `[[webhooks]]`, for their state (API, admin page, metrics).
     pub webhooks: Arc<Vec<leadgate_sources::webhooks::settings::WebhookSettings>>,
+    /// What the managers' pages reach beyond the store: the channels that
+    /// answer clients and the PBX APIs that give recordings.
+    pub sales: SalesServices,
+}
+
+/// The channels' settings (to answer a client where they wrote) and the
+/// recording links of the PBXes, for the interest card.
+#[derive(Clone)]
+pub struct SalesServices {
+    pub sources: Arc<leadgate_sources::SourcesSettings>,
+    pub recordings: Arc<leadgate_sources::pbx::recordings::RecordingLinks>,
+}
+
+impl SalesServices {
+    pub fn new(sources: Arc<leadgate_sources::SourcesSettings>) -> SalesServices {
+        SalesServices {
+            recordings: Arc::new(leadgate_sources::pbx::recordings::RecordingLinks::new(
+                &sources.pbx,
+            )),
+            sources,
+        }
+    }
 }
 
 impl HttpState for AppState {

@@ -9,6 +9,20 @@ pub struct WebSettings {
     pub session_hours: u32,
     /// Send the session cookie only over HTTPS. Turn on behind a TLS proxy.
     pub secure_cookies: bool,
+    /// Answers a manager picks from on the interest card; `{client_name}`,
+    /// `{contact_name}`, `{manager_name}`, `{interest_id}`, `{stage}` and
+    /// any attribute of the appeal (`{utm_source}`) are filled in.
+    pub reply_templates: Vec<ReplyTemplate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTemplate {
+    pub name: String,
+    /// For letters; `Re: <the appeal's subject>` when empty.
+    #[serde(default)]
+    pub subject: String,
+    pub body: String,
 }
 
 impl Default for WebSettings {
@@ -16,6 +30,7 @@ impl Default for WebSettings {
         Self {
             session_hours: 12,
             secure_cookies: false,
+            reply_templates: Vec::new(),
         }
     }
 }

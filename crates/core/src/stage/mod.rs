@@ -243,6 +243,14 @@ pub fn interaction_kind_str(kind: InteractionKind) -> &'static str {
     }
 }
 
+/// The purpose of the tasks a stage sets when it is entered.
+fn leaving_purpose(stage: &str) -> String {
+    leadgate_domain::scenario::TaskPurpose::StageEntry {
+        stage: stage.to_owned(),
+    }
+    .key()
+}
+
 /// A unique cause for a manual command: its tasks never collide with another
 /// command's (replays of manual commands are not a thing; events have ids).
 fn manual_cause(interest_id: i64) -> String {
@@ -408,12 +416,49 @@ impl Stage {
             .ok_or(StageError::NotFound("interest"))?;
         self.check_visible(actor, &interest)?;
         let command = self.engine_command(actor, &interest, command)?;
-        let facts = self.store.interest_facts(tx.conn(), &interest).await?;
+        let mut facts = self.store.interest_facts(tx.conn(), &interest).await?;
+        // A manual move leaves its stage's work behind: the tasks the stage
+        // set are done with the result the manager typed (1C:CRM closes the
+        // stage's task the same way), so they neither count as "something
+        // planned" nor turn the card red later.
+        let leaving = match &command {
+            Command::Transition { to, result, .. } if to != &interest.stage => {
+                let purpose = leaving_purpose(&interest.stage);
+                let open = self
+                    .store
+                    .open_tasks_of_purpose(tx.conn(), interest_id, &purpose)
+                    .await?;
+                facts.open_tasks = facts.open_tasks.saturating_sub(open);
+                (open > 0).then(|| (purpose, result.trim().to_owned()))
+            }
+            _ => None,
+        };
         let snapshot = self.router.snapshot(&interest, &facts);
         let outcome = self
             .router
             .engine()
             .decide(&snapshot, &command, Utc::now())?;
+        if let Some((purpose, result)) = leaving {
+            let closed = self
+                .store
+                .complete_tasks_of_purpose(tx.conn(), interest_id, &purpose, &actor.login, &result)
+                .await?;
+            for (task_id, title) in closed {
+                self.store
+                    .add_feed_entry(
+                        tx.conn(),
+                        &NewFeedEntry {
+                            interest_id,
+                            kind: "task_done",
+                            actor: Some(&actor.login),
+                            summary: format!("Задача «{title}» выполнена при переводе: {result}"),
+                            data: json!({"task_id": task_id, "result": result}),
+                            appeal_id: None,
+                        },
+                    )
+                    .await?;
+            }
+        }
         self.store
             .apply_outcome(
                 tx.conn(),
@@ -799,6 +844,11 @@ impl Stage {
             return Err(StageError::refused("status", "the task is not open"));
         }
         let result = result.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(result) = result {
+            self.store
+                .set_task_result(tx.conn(), task_id, result)
+                .await?;
+        }
         let summary = match result {
             Some(result) => format!("Задача «{}» выполнена: {result}", task.title),
             None => format!("Задача «{}» выполнена", task.title),
@@ -1054,5 +1104,111 @@ impl Stage {
 
     pub async fn orders(&self, interest_id: i64) -> Result<Vec<OrderTotals>, StageError> {
         Ok(self.store.interest_orders(interest_id).await?)
+    }
+
+    /// People `actor` may hand work to (a task) or whose interests they see:
+    /// an admin everybody who works deals; a head their departments; a
+    /// manager themselves, their department's colleagues and its head (a
+    /// manager asks a colleague or the head for help). Active users only,
+    /// as (login, display name), the actor first.
+    pub async fn assignable(
+        &self,
+        actor: &Actor,
+        department: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StageError> {
+        let users = self.store.list_users().await?;
+        let mut logins: Vec<String> = match (&actor.scope, actor.role) {
+            (Scope::All, _) => users
+                .iter()
+                .filter(|u| matches!(u.role, Role::Manager | Role::Head | Role::Admin))
+                .map(|u| u.login.clone())
+                .collect(),
+            (Scope::Responsibles(logins), Role::Manager) => {
+                let own = department.map(str::to_owned).or_else(|| {
+                    self.settings
+                        .manager(&actor.login)
+                        .and_then(|m| m.department.clone())
+                });
+                let mut out = logins.clone();
+                if own.is_some() {
+                    out.extend(self.store.department_logins("", own.as_deref()).await?);
+                }
+                out.extend(self.router.head_of(&actor.login));
+                out
+            }
+            (Scope::Responsibles(logins), _) => logins.clone(),
+        };
+        logins.sort();
+        logins.dedup();
+        let mut out: Vec<(String, String)> = users
+            .into_iter()
+            .filter(|u| u.active && logins.contains(&u.login))
+            .map(|u| {
+                let name = if u.display_name.trim().is_empty() {
+                    u.login.clone()
+                } else {
+                    u.display_name
+                };
+                (u.login, name)
+            })
+            .collect();
+        out.sort_by_key(|(login, _)| login != &actor.login);
+        Ok(out)
+    }
+
+    /// Hands the interest to another responsible (heads and admins), with
+    /// its open tasks and planned interactions that were the old one's.
+    pub async fn reassign(
+        &self,
+        actor: &Actor,
+        interest_id: i64,
+        to: &str,
+    ) -> Result<(), StageError> {
+        if !matches!(actor.role, Role::Head | Role::Admin) {
+            return Err(StageError::Forbidden);
+        }
+        let to = to.trim();
+        if to.is_empty() {
+            return Err(StageError::refused(
+                "responsible",
+                "choose who takes the interest",
+            ));
+        }
+        if !actor.scope.covers(Some(to)) {
+            return Err(StageError::refused(
+                "responsible",
+                format!("{to} is not among the people you manage"),
+            ));
+        }
+        let user = self
+            .store
+            .user_by_login(to)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| StageError::refused("responsible", format!("no active user {to}")))?;
+        let mut tx = self.store.begin_write().await?;
+        let interest = self
+            .store
+            .lock_interest(tx.conn(), interest_id)
+            .await?
+            .ok_or(StageError::NotFound("interest"))?;
+        self.check_visible(actor, &interest)?;
+        if interest.responsible.as_deref() == Some(to) {
+            return Err(StageError::refused(
+                "responsible",
+                format!("{to} is responsible already"),
+            ));
+        }
+        let summary = format!(
+            "Ответственный: {} → {}",
+            interest.responsible.as_deref().unwrap_or("—"),
+            user.login
+        );
+        self.store
+            .reassign_interest(tx.conn(), interest_id, to, &actor.login, summary)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(interest_id, actor = %actor.login, to, "responsible changed");
+        Ok(())
     }
 }

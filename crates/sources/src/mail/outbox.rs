@@ -342,6 +342,74 @@ pub async fn enqueue_task_reminder(
         .await
 }
 
+pub const KIND_REPLY: &str = "reply";
+
+/// A letter a manager writes to the client from the interest card.
+pub struct ManagerLetter<'a> {
+    pub interest_id: i64,
+    /// The appeal it answers, if any (its `message_id` threads the reply).
+    pub appeal_id: Option<i64>,
+    pub in_reply_to: Option<String>,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub author: &'a str,
+}
+
+/// Queues the manager's letter and records it in the interest's feed, in one
+/// transaction; `Ok(false)` when no SMTP server is configured.
+pub async fn enqueue_manager_letter(
+    store: &Store,
+    mail: &MailSettings,
+    letter: &ManagerLetter<'_>,
+) -> Result<bool, StorageError> {
+    let Some(smtp) = &mail.smtp else {
+        return Ok(false);
+    };
+    let nonce: u64 = rand::thread_rng().gen();
+    let message_id = new_message_id("reply", letter.interest_id, smtp);
+    let mut tx = store.begin_write().await?;
+    store
+        .enqueue_mail(
+            tx.conn(),
+            &OutgoingMail {
+                kind: KIND_REPLY,
+                dedup_key: format!("reply:interest:{}:{nonce:016x}", letter.interest_id),
+                recipient: letter.recipient.clone(),
+                recipient_name: letter.recipient_name.clone(),
+                subject: letter.subject.clone(),
+                body: letter.body.clone(),
+                message_id: message_id.clone(),
+                in_reply_to: letter.in_reply_to.clone(),
+                appeal_id: letter.appeal_id,
+                interest_id: Some(letter.interest_id),
+            },
+        )
+        .await?;
+    store
+        .add_feed_entry(
+            tx.conn(),
+            &leadgate_store::NewFeedEntry {
+                interest_id: letter.interest_id,
+                kind: "mail_out",
+                actor: Some(letter.author),
+                summary: format!("Письмо клиенту ({}): {}", letter.recipient, letter.subject),
+                data: serde_json::json!({
+                    "recipient": letter.recipient,
+                    "subject": letter.subject,
+                    "text": letter.body,
+                    "message_id": message_id,
+                    "in_reply_to": letter.in_reply_to,
+                }),
+                appeal_id: letter.appeal_id,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Marks our mail as automatic (RFC 3834) so that well-behaved
 /// autoresponders on the other side do not answer it.
 #[derive(Clone)]
@@ -404,8 +472,11 @@ fn build_message(smtp: &SmtpSettings, mail: &OutboxMail) -> Result<Message, Send
         .to(to)
         .subject(mail.subject.clone())
         .message_id(Some(format!("<{}>", mail.message_id)))
-        .header(ContentType::TEXT_PLAIN)
-        .header(AutoSubmitted);
+        .header(ContentType::TEXT_PLAIN);
+    // A manager's own letter is not an automatic one.
+    if mail.kind != KIND_REPLY {
+        builder = builder.header(AutoSubmitted);
+    }
     if let Some(parent) = &mail.in_reply_to {
         builder = builder
             .in_reply_to(format!("<{parent}>"))

@@ -28,6 +28,7 @@ pub const PROVIDER: &str = "mango";
 /// account  = "main"                 # label copied into every event
 /// api_key  = "<vpbx_api_key>"       # "Уникальный код вашей АТС"
 /// api_salt = "<vpbx_api_salt>"      # "Ключ для создания подписи"
+/// api_url  = "https://app.mango-office.ru/vpbx/"   # where recordings are asked for
 /// ```
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,13 @@ pub struct MangoConfig {
     pub account: String,
     pub api_key: String,
     pub api_salt: String,
+    /// The VPBX API's base (`queries/recording/post` is asked there).
+    #[serde(default = "default_mango_api")]
+    pub api_url: String,
+}
+
+pub fn default_mango_api() -> String {
+    "https://app.mango-office.ru/vpbx/".to_owned()
 }
 
 // Hand-written so secrets never reach logs through `{:?}`.
@@ -45,6 +53,7 @@ impl fmt::Debug for MangoConfig {
             .field("account", &self.account)
             .field("api_key", &"<redacted>")
             .field("api_salt", &"<redacted>")
+            .field("api_url", &self.api_url)
             .finish()
     }
 }
@@ -381,6 +390,7 @@ mod tests {
             account: "main".into(),
             api_key: "testvpbxapikey0000000000000000001".into(),
             api_salt: "testvpbxapisalt000000000000000001".into(),
+            api_url: default_mango_api(),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod generic;
 pub mod mango;
 pub mod megafon;
 pub mod receive;
+pub mod recordings;
 pub mod settings;
 pub mod webhook;
 pub mod zadarma;

@@ -40,6 +40,8 @@ const MAX_ECHO_LEN: usize = 256;
 /// account    = "main"
 /// api_secret = "<API secret from my.zadarma.com → Settings → API>"
 /// timezone   = "Europe/Moscow"   # timezone of the Zadarma account (default)
+/// api_key    = "<API key>"        # to fetch recordings' links (optional)
+/// api_url    = "https://api.zadarma.com"
 /// ```
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +52,15 @@ pub struct ZadarmaConfig {
     /// Timezone in which Zadarma reports `call_start`.
     #[serde(default = "default_tz", deserialize_with = "de_tz")]
     pub timezone: chrono_tz::Tz,
+    /// The user key of the REST API; without it recordings are not fetched.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default = "default_zadarma_api")]
+    pub api_url: String,
+}
+
+pub fn default_zadarma_api() -> String {
+    "https://api.zadarma.com".to_owned()
 }
 
 impl fmt::Debug for ZadarmaConfig {
@@ -58,6 +69,7 @@ impl fmt::Debug for ZadarmaConfig {
             .field("account", &self.account)
             .field("api_secret", &"<redacted>")
             .field("timezone", &self.timezone)
+            .field("api_url", &self.api_url)
             .finish()
     }
 }
@@ -326,6 +338,8 @@ mod tests {
             account: "main".into(),
             api_secret: SECRET.into(),
             timezone: chrono_tz::Europe::Moscow,
+            api_key: None,
+            api_url: default_zadarma_api(),
         }
     }
 

@@ -226,6 +226,7 @@ pub struct InterestView {
     pub allowed_transitions: Vec<AllowedTransition>,
     pub loss_reasons: Vec<String>,
     pub appeals: Vec<LinkedAppeal>,
+    pub client_name: String,
 }
 
 pub async fn interest_view(
@@ -244,6 +245,11 @@ pub async fn interest_view(
         allowed_transitions: stage.allowed_transitions(&details.interest),
         loss_reasons: stage.loss_reasons(&details.interest),
         appeals: state.store.interest_appeals(id).await?,
+        client_name: state
+            .store
+            .client_display_name(details.interest.client_id)
+            .await?
+            .unwrap_or_default(),
         details,
     })
 }

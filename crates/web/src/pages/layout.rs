@@ -31,6 +31,11 @@ pub const NAV: &[NavLink] = &[
         title: "Вебхуки",
         roles: &[Role::Admin],
     },
+    NavLink {
+        path: "/ui/today",
+        title: "Сегодня",
+        roles: &[Role::Manager, Role::Head],
+    },
 ];
 
 pub fn role_name(role: Role) -> &'static str {
@@ -55,8 +60,18 @@ pub fn page(title: &str, user: Option<&WebUser>, body: &str) -> Html<String> {
             let links: String = nav_for(u)
                 .map(|l| format!("<a href=\"{}\">{}</a>", l.path, Esc(l.title)))
                 .collect();
+            // Every page tells how many of the person's tasks are late.
+            let overdue = if u.overdue_tasks > 0 {
+                format!(
+                    "<a class=\"overdue-badge\" id=\"overdue-badge\" href=\"/ui/today\" \
+                     title=\"Просроченные задачи\">Просрочено: {}</a>",
+                    u.overdue_tasks
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "<header><a class=\"brand\" href=\"/ui\">leadgate</a><nav>{links}</nav>\
+                "<header><a class=\"brand\" href=\"/ui\">leadgate</a><nav>{links}</nav>{overdue}\
                  <span class=\"who\">{} <small>({})</small></span>\
                  <form method=\"post\" action=\"/ui/logout\" class=\"logout\">{}\
                  <button type=\"submit\">Выйти</button></form></header>",

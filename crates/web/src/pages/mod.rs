@@ -15,11 +15,13 @@ mod board;
 pub mod error;
 pub mod form;
 pub mod html;
+mod interest;
 pub mod layout;
 mod login;
 mod review;
 pub mod session;
 mod webhooks;
+mod today;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -36,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .merge(review::routes())
         .merge(board::routes())
         .merge(webhooks::routes())
+        .merge(interest::routes())
+        .merge(today::routes())
         .route("/ui/static/{name}", get(static_file))
         .layer(middleware::from_fn(page_headers))
 }
@@ -49,7 +53,7 @@ async fn page_headers(req: axum::extract::Request, next: Next) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; media-src https: http:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
@@ -78,6 +82,11 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
         "review.js",
         "text/javascript; charset=utf-8",
         include_str!("static/review.js"),
+    ),
+    (
+        "sales.js",
+        "text/javascript; charset=utf-8",
+        include_str!("static/sales.js"),
     ),
 ];
 

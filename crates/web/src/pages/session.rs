@@ -27,6 +27,8 @@ pub struct WebUser {
     /// Goes into every form as the hidden field `csrf`; see [`super::form::CsrfForm`].
     pub csrf: String,
     pub(crate) session_hash: String,
+    /// The person's open tasks past their due time (shown in the header).
+    pub overdue_tasks: i64,
 }
 
 impl WebUser {
@@ -121,7 +123,19 @@ pub async fn current_user(
         return Ok(None);
     };
     let hash = token_digest(token);
-    Ok(state.store.session_user(&hash).await?.map(|s| WebUser {
+    let Some(s) = state.store.session_user(&hash).await? else {
+        return Ok(None);
+    };
+    let overdue_tasks = match s.role {
+        Role::Operator => 0,
+        _ => {
+            state
+                .store
+                .overdue_task_count(&s.login, chrono::Utc::now())
+                .await?
+        }
+    };
+    Ok(Some(WebUser {
         id: s.user_id,
         login: s.login,
         name: s.display_name,
@@ -129,6 +143,7 @@ pub async fn current_user(
         department: s.department,
         csrf: s.csrf_token,
         session_hash: hash,
+        overdue_tasks,
     }))
 }
 
