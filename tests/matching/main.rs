@@ -510,6 +510,7 @@ async fn a_new_person_on_a_companys_office_line_becomes_its_contact_person() {
     company.persons.push(ImportedPerson {
         name: "Мария Сидорова".into(),
         keys: vec![office],
+        dropped: Vec::new(),
     });
     app.store.import_batch(&[company]).await.unwrap();
 

@@ -223,6 +223,7 @@ impl Store {
                 created_at: Utc::now(),
                 done_at: None,
                 done_by: None,
+                result: None,
             };
             let event = NewEvent::task(EventType::TaskCreated, &created);
             super::events::append(conn, std::slice::from_ref(&event)).await?;
@@ -523,6 +524,7 @@ pub fn created_task_events(rows: &[TaskRow], ids: &HashMap<String, i64>) -> Vec<
                 created_at: from_ms(r.created_at_ms),
                 done_at: None,
                 done_by: None,
+                result: None,
             };
             Some(NewEvent::task(EventType::TaskCreated, &task))
         })

@@ -1402,9 +1402,12 @@ async fn create_client(store: &Store, card: &ContactCard, n: usize) -> anyhow::R
             kind,
             name,
             responsible: None,
+            imported_responsible: None,
+            inn: None,
             persons: vec![ImportedPerson {
                 name: person,
                 keys: card.normalize(Region::Ru).keys,
+                dropped: Vec::new(),
             }],
         }])
         .await?;

@@ -237,8 +237,11 @@ impl Deferred {
                     id: person_id,
                     name: person_name.to_string(),
                     contact_points: Vec::new(),
+                    dropped_points: Vec::new(),
                 }],
                 contact_points: Vec::new(),
+                imported_responsible: None,
+                inn: None,
                 created_at: from_ms(at_ms),
             },
         );
