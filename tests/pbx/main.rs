@@ -327,7 +327,7 @@ async fn send_zadarma(app: &TestApp, event: &[(&'static str, String)]) -> u16 {
 #[tokio::test]
 async fn a_missed_call_makes_one_appeal_and_one_callback_task_whatever_the_delivery() {
     let app = app().await;
-    let events = zadarma_missed_call("79161234567");
+    let events = zadarma_missed_call("79161234578");
     // Every event twice, the end first.
     for i in [2, 1, 2, 0, 1, 0] {
         assert_eq!(send_zadarma(&app, &events[i]).await, 200);
@@ -389,7 +389,7 @@ async fn a_missed_call_makes_one_appeal_and_one_callback_task_whatever_the_deliv
 #[tokio::test]
 async fn an_answered_call_from_a_known_client_is_an_interaction_not_a_repeat_appeal() {
     let app = app().await;
-    let (client_id, interest_id) = known_client(&app, "+7 916 123-45-67", "Ольга Смирнова").await;
+    let (client_id, interest_id) = known_client(&app, "+7 916 123-45-78", "Ольга Смирнова").await;
     let before = app.interest(interest_id).await;
     let tasks_before = before["tasks"].as_array().unwrap().len();
 
@@ -399,7 +399,7 @@ async fn an_answered_call_from_a_known_client_is_an_interaction_not_a_repeat_app
             ("event", event.to_string()),
             ("call_start", CALL_START.to_string()),
             ("pbx_call_id", "in_answered_1".to_string()),
-            ("caller_id", "79161234567".to_string()),
+            ("caller_id", "79161234578".to_string()),
             ("called_did", "74951234567".to_string()),
         ]
     };

@@ -214,13 +214,13 @@ async fn names_with_markup_are_shown_as_text() {
     app.post_and_process(&appeal(
         "crm",
         "x2",
-        json!({"name": "\"><script>alert(2)</script>", "emails": ["x@example.ru"]}),
+        json!({"name": "\"><script>alert(2)</script>", "emails": ["xss@example.ru"]}),
     ))
     .await;
     let mut body = appeal(
         "site",
         "x3",
-        json!({"name": "<b onclick='alert(3)'>Злой</b>", "company": "A&B <i>", "phones": ["+7 912 700-00-01"], "emails": ["x@example.ru"]}),
+        json!({"name": "<b onclick='alert(3)'>Злой</b>", "company": "A&B <i>", "phones": ["+7 912 700-00-01"], "emails": ["xss@example.ru"]}),
     );
     body["subject"] = json!("</textarea><script>alert(4)</script>");
     body["text"] = json!("<a href=\"javascript:alert(5)\">жми</a>");

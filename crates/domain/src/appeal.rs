@@ -446,10 +446,8 @@ impl ContactCard {
                 // Several addresses, or one inside a sentence.
                 Err(e) => {
                     let found = extract_emails(raw);
-                    if found.is_empty() {
-                        if !out.messenger_link(raw) {
-                            out.reject(format!("contact.emails[{i}]"), raw, e.to_string());
-                        }
+                    if found.is_empty() && !out.messenger_link(raw) {
+                        out.reject(format!("contact.emails[{i}]"), raw, e.to_string());
                     }
                     for email in found {
                         out.push(ContactKind::Email, email.canonical(), email.as_str());

@@ -380,21 +380,20 @@ fn score_client(
         .and_then(|p| p.company.as_deref());
     // A company named in another script (`Novaalians` for «Новаальянс»)
     // has no key in common with it; compare the names themselves.
-    if !fields.contains_key(&MatchField::Company) {
-        if let (Some(theirs), Some(ours)) = (company_name, probe.company.as_deref()) {
-            if same_company(theirs, ours) {
-                fields.insert(
-                    MatchField::Company,
-                    Evidence {
-                        client_id,
-                        person_id: None,
-                        field: MatchField::Company,
-                        how: MatchHow::Translit,
-                        weight: round(w.company),
-                        shared_by: 1,
-                    },
-                );
-            }
+    if let (std::collections::btree_map::Entry::Vacant(slot), Some(theirs), Some(ours)) = (
+        fields.entry(MatchField::Company),
+        company_name,
+        probe.company.as_deref(),
+    ) {
+        if same_company(theirs, ours) {
+            slot.insert(Evidence {
+                client_id,
+                person_id: None,
+                field: MatchField::Company,
+                how: MatchHow::Translit,
+                weight: round(w.company),
+                shared_by: 1,
+            });
         }
     }
     let company_agrees = fields.contains_key(&MatchField::Company);
