@@ -169,7 +169,7 @@ pub(super) fn move_form(id: i64, allowed: &[AllowedTransition]) -> String {
         "<form class=\"move\" method=\"get\" action=\"/ui/interests/{id}/move\">\
          <label for=\"move-to-{id}\">Перевести на этап</label>\
          <select id=\"move-to-{id}\" name=\"to\">{options}</select>\
-         <button type=\"submit\" id=\"move-{id}\">Перевести</button></form>"
+         <button type=\"submit\" id=\"move-{id}\" title=\"Перевести\" aria-label=\"Перевести\">→</button></form>"
     )
 }
 
