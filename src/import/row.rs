@@ -151,6 +151,7 @@ pub fn parse_row(
         issues.push(Issue::row(line, Reason::EmptyRow, Action::Refused, ""));
         return None;
     }
+    let first_issue = issues.len();
     let mut text = RowText::from_cells(columns, cells);
     let column_name = |i: usize| columns.names.get(i).cloned().unwrap_or_default();
     let mut dropped: Vec<DroppedPoint> = Vec::new();
@@ -411,7 +412,11 @@ pub fn parse_row(
             format!("no name, and no usable contact point ({})", bad.join(", "))
         };
         // What was dropped is part of the refusal, not a separate import.
-        issues.retain(|i| !(i.line == line && i.action == Action::Dropped));
+        let own: Vec<Issue> = issues
+            .drain(first_issue..)
+            .filter(|i| i.action != Action::Dropped)
+            .collect();
+        issues.extend(own);
         issues.push(Issue::row(
             line,
             Reason::NothingUsable,

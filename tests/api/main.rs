@@ -8,4 +8,5 @@ mod clients;
 mod config;
 mod forms;
 mod operations;
+mod package;
 mod pipeline;
