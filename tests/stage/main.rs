@@ -15,6 +15,7 @@ mod board;
 mod flow;
 mod lost;
 mod overdue;
+mod reports;
 mod roles;
 
 use chrono::{DateTime, Duration, Utc};

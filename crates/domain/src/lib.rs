@@ -13,6 +13,7 @@ pub mod decision;
 pub mod dedup;
 pub mod interest;
 pub mod org;
+pub mod report;
 pub mod role;
 pub mod routing;
 pub mod scenario;

@@ -178,7 +178,8 @@ impl Store {
                 "WITH done (id, status, client_id, interest_id, decision, processed_at) AS (VALUES {values}) \
                  UPDATE appeals SET status = done.status, client_id = done.client_id, \
                  interest_id = done.interest_id, decision = done.decision, \
-                 processed_at = done.processed_at, last_error = NULL \
+                 processed_at = done.processed_at, last_error = NULL, \
+                 responsible_login = (SELECT i.responsible_login FROM interests i WHERE i.id = done.interest_id) \
                  FROM done WHERE appeals.id = done.id"
             );
             let mut q = sqlx::query(&sql);
@@ -258,6 +259,8 @@ pub struct NewInterestRow {
     pub responsible: Option<String>,
     pub channel: String,
     pub source: String,
+    pub utm_source: Option<String>,
+    pub utm_campaign: Option<String>,
     pub at_ms: i64,
 }
 
@@ -384,17 +387,18 @@ impl Store {
         Ok(())
     }
 
-    /// Interests created in a batch, open, in their first stage.
+    /// Interests created in a batch, open, in their first stage (with the
+    /// stage entry the funnel counts).
     pub async fn insert_new_interests(
         &self,
         conn: &mut AnyConnection,
         rows: &[NewInterestRow],
     ) -> Result<()> {
-        for chunk in rows.chunks(chunk_rows(11)) {
+        for chunk in rows.chunks(chunk_rows(13)) {
             let sql = format!(
                 "INSERT INTO interests (id, client_id, person_id, scenario, stage, status, \
-                 responsible_login, channel, source, created_at, updated_at) VALUES {}",
-                placeholders(self.backend, chunk.len(), 11)
+                 responsible_login, channel, source, utm_source, utm_campaign, created_at, updated_at) VALUES {}",
+                placeholders(self.backend, chunk.len(), 13)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -408,8 +412,31 @@ impl Store {
                     .bind(r.responsible.as_deref())
                     .bind(&r.channel)
                     .bind(&r.source)
+                    .bind(r.utm_source.as_deref())
+                    .bind(r.utm_campaign.as_deref())
                     .bind(r.at_ms)
                     .bind(r.at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        for chunk in rows.chunks(chunk_rows(9)) {
+            let sql = format!(
+                "INSERT INTO stage_entries (interest_id, scenario, stage, entered_at, \
+                 responsible_login, channel, source, utm_source, utm_campaign) VALUES {}",
+                placeholders(self.backend, chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(&r.scenario)
+                    .bind(&r.stage)
+                    .bind(r.at_ms)
+                    .bind(r.responsible.as_deref())
+                    .bind(&r.channel)
+                    .bind(&r.source)
+                    .bind(r.utm_source.as_deref())
+                    .bind(r.utm_campaign.as_deref());
             }
             q.execute(&mut *conn).await?;
         }

@@ -17,6 +17,7 @@ mod matching;
 mod merges;
 mod messengers;
 mod prefetch;
+mod reports;
 mod review;
 mod sessions;
 mod settings;
@@ -50,6 +51,7 @@ pub use matching::{company_rows, domain_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};
 pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use prefetch::{match_appeal, match_appeal_with, Prefetched};
+pub use reports::{Agg, CallLogEntry, ReportFilter};
 pub use review::ReviewRow;
 pub use sessions::SessionUser;
 pub use stage::{

@@ -23,7 +23,7 @@ use leadgate_http::HttpState;
 use leadgate_sources::{Source, SourceContext};
 use leadgate_store::Store;
 
-use crate::api::{health, records, review, stage};
+use crate::api::{health, records, reports, review, stage};
 use crate::settings::WebSettings;
 
 /// What every handler of the API and the pages can reach.
@@ -63,6 +63,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         .merge(records::routes())
         .merge(stage::routes())
         .merge(review::routes())
+        .merge(reports::routes())
         .merge(crate::pages::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .with_state(state);
@@ -111,6 +112,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         health::healthz,
         health::readyz,
         health::metrics,
+        reports::get_report,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth)

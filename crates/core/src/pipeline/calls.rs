@@ -18,7 +18,7 @@ use super::{Deferred, Pipeline, Processed};
 use leadgate_domain::appeal::{Appeal, AppealStatus, CallDirection, CallOutcome, Intent};
 use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{Decision, DecisionKind};
-use leadgate_store::{to_ms, CallInteraction, NewFeedEntry, NewTask, StorageError};
+use leadgate_store::{to_ms, CallInteraction, CallLogEntry, NewFeedEntry, NewTask, StorageError};
 
 pub(super) const CALLBACK_PURPOSE: &str = "callback";
 const CALLBACK_TITLE: &str = "Перезвонить клиенту";
@@ -268,6 +268,39 @@ pub(super) async fn route(
         p.store
             .set_call_route(conn, stored.id, interest.id, interaction_id)
             .await?;
+    }
+    // For the reports: the call, a callback of earlier missed calls, and
+    // talking to the client (answered, or calling out) as the first action
+    // on the interest's waiting appeals.
+    let manager = call.employee.or(interest.responsible.as_deref());
+    let calendar = &p.settings.calendar;
+    p.store
+        .log_call(
+            conn,
+            &CallLogEntry {
+                appeal_id: appeal.id,
+                interest_id: interest.id,
+                at: appeal.received_at,
+                inbound,
+                answered,
+                talk_secs: i64::from(call.talk_secs.unwrap_or(0)),
+                manager,
+                source: &appeal.source,
+            },
+            calendar,
+        )
+        .await?;
+    if answered || !inbound {
+        if let Some(by) = manager {
+            let at = if inbound {
+                appeal.received_at
+            } else {
+                ended_at
+            };
+            p.store
+                .mark_first_action(conn, interest.id, at, by, calendar)
+                .await?;
+        }
     }
     Ok((status, interest.id))
 }

@@ -422,6 +422,15 @@ impl Stage {
                 None,
             )
             .await?;
+        self.store
+            .mark_first_action(
+                tx.conn(),
+                interest_id,
+                Utc::now(),
+                &actor.login,
+                &self.settings.calendar,
+            )
+            .await?;
         tx.commit().await?;
         tracing::info!(
             interest_id,
@@ -878,6 +887,15 @@ impl Stage {
             }
             None => {}
         }
+        self.store
+            .mark_first_action(
+                tx.conn(),
+                interest.id,
+                Utc::now(),
+                &actor.login,
+                &self.settings.calendar,
+            )
+            .await?;
         if interest.status == InterestStatus::Open && !planned_now {
             let facts: InterestFacts = self.store.interest_facts(tx.conn(), &interest).await?;
             if facts.open_tasks == 0 && facts.planned_interactions == 0 {
@@ -1035,6 +1053,15 @@ impl Stage {
                             data: json!({"interaction_id": id, "kind": interaction_kind_str(kind), "done_at": at}),
                             appeal_id: None,
                         },
+                    )
+                    .await?;
+                self.store
+                    .mark_first_action(
+                        tx.conn(),
+                        interest_id,
+                        at,
+                        &actor.login,
+                        &self.settings.calendar,
                     )
                     .await?;
                 id

@@ -3,5 +3,6 @@
 
 pub mod health;
 pub mod records;
+pub mod reports;
 pub mod review;
 pub mod stage;

@@ -26,6 +26,11 @@ pub const NAV: &[NavLink] = &[
         title: "Мои продажи",
         roles: &[Role::Manager, Role::Head],
     },
+    NavLink {
+        path: "/ui/reports",
+        title: "Отчёты",
+        roles: &[Role::Manager, Role::Head],
+    },
 ];
 
 pub fn role_name(role: Role) -> &'static str {

@@ -12,11 +12,13 @@
 //! - [`error::PageError`]: how pages refuse.
 
 mod board;
+mod chart;
 pub mod error;
 pub mod form;
 pub mod html;
 pub mod layout;
 mod login;
+mod reports;
 mod review;
 pub mod session;
 
@@ -34,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(login::routes())
         .merge(review::routes())
         .merge(board::routes())
+        .merge(reports::routes())
         .route("/ui/static/{name}", get(static_file))
         .layer(middleware::from_fn(page_headers))
 }
