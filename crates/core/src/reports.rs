@@ -503,19 +503,18 @@ impl Reports {
         let mut channels: Vec<String> = by_day.iter().map(|r| r.k[1].clone()).collect();
         channels.sort();
         channels.dedup();
+        let mut cells: std::collections::HashMap<(i64, &str), f64> = Default::default();
+        for r in &by_day {
+            let day: i64 = r.k[0].parse().unwrap_or(0);
+            *cells.entry((day, r.k[1].as_str())).or_default() += r.n[0] as f64;
+        }
         let series = channels
             .iter()
             .map(|c| Series {
                 name: c.clone(),
                 values: days
                     .iter()
-                    .map(|d| {
-                        by_day
-                            .iter()
-                            .filter(|r| r.k[1] == *c && r.k[0] == d.to_string())
-                            .map(|r| r.n[0] as f64)
-                            .sum()
-                    })
+                    .map(|d| cells.get(&(*d, c.as_str())).copied().unwrap_or(0.0))
                     .collect(),
             })
             .collect();
@@ -660,13 +659,11 @@ impl Reports {
         let by_day = self.store.report_missed_by_day(f).await?;
         let by_manager = self.store.report_missed_by_manager(f).await?;
         let days = self.days(f);
-        let day_value = |d: i64, i: usize| {
-            by_day
-                .iter()
-                .find(|r| r.k[0] == d.to_string())
-                .map(|r| r.n[i] as f64)
-                .unwrap_or(0.0)
-        };
+        let per_day: std::collections::HashMap<i64, &Agg> = by_day
+            .iter()
+            .map(|r| (r.k[0].parse().unwrap_or(0), r))
+            .collect();
+        let day_value = |d: i64, i: usize| per_day.get(&d).map(|r| r.n[i] as f64).unwrap_or(0.0);
         let chart = Chart {
             kind: "stacked".into(),
             title: "Пропущенные звонки по дням".into(),
@@ -1032,7 +1029,22 @@ impl Reports {
         let chart = Chart {
             kind: "histogram".into(),
             title: "Сколько ждут в очереди сейчас".into(),
-            categories: HISTOGRAM.iter().map(|(l, _, _)| (*l).into()).collect(),
+            // The same bins, read as wall-clock hours (the queue waits
+            // around the clock).
+            categories: [
+                "0–5 мин",
+                "6–15 мин",
+                "16–30 мин",
+                "31–60 мин",
+                "1–2 ч",
+                "2–4 ч",
+                "4–9 ч",
+                "9–18 ч",
+                "> 18 ч",
+            ]
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect(),
             series: vec![Series {
                 name: "Обращения".into(),
                 values: age.histogram().into_iter().map(|v| v as f64).collect(),

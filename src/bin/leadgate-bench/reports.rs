@@ -147,7 +147,7 @@ async fn generate(store: &Store, pg: bool, args: &Args) -> anyhow::Result<()> {
     let year = 365 * DAY_MS;
     let n_i = args.interests;
     // An interest's creation: spread over 12 months by a multiplicative hash.
-    let created = format!("({now} - ((i * 7919) % {year}))");
+    let created = format!("({now} - ((i * 2654435761) % {year}))");
     let channel = "CASE i % 5 WHEN 0 THEN 'form' WHEN 1 THEN 'mail' WHEN 2 THEN 'phone' WHEN 3 THEN 'telegram' ELSE 'api' END";
     let source = "CASE i % 5 WHEN 0 THEN 'site' WHEN 1 THEN 'mail:sales' WHEN 2 THEN 'mango:office' WHEN 3 THEN 'telegram:shop' ELSE 'crm' END";
     let utm_source =
@@ -327,7 +327,7 @@ async fn generate(store: &Store, pg: bool, args: &Args) -> anyhow::Result<()> {
             "1 = 1",
             "INSERT INTO feed_entries (interest_id, at, kind, actor, summary, data)".to_owned(),
             format!(
-                "1 + (i - 1) % {n_i}, {now} - ((i * 7919) % {year}), 'interaction', {manager}, \
+                "1 + (i - 1) % {n_i}, {now} - ((i * 2654435761) % {year}), 'interaction', {manager}, \
                  'Звонок: обсудили условия', '{{}}'"
             ),
         ),
@@ -338,8 +338,8 @@ async fn generate(store: &Store, pg: bool, args: &Args) -> anyhow::Result<()> {
             "INSERT INTO review_items (appeal_id, candidates, created_at, decided_at, decided_by, decided_action)"
                 .to_owned(),
             format!(
-                "i * 100, '[]', {now} - ((i * 7919) % {year}), \
-                 CASE WHEN i % 10 = 0 THEN NULL ELSE {now} - ((i * 7919) % {year}) + (i % 600) * 60000 END, \
+                "i * 100, '[]', {now} - ((i * 2654435761) % {year}), \
+                 CASE WHEN i % 10 = 0 THEN NULL ELSE {now} - ((i * 2654435761) % {year}) + (i % 600) * 60000 END, \
                  'operator', CASE WHEN i % 10 = 0 THEN NULL WHEN i % 3 = 0 THEN 'spam' ELSE 'link' END"
             ),
         ),

@@ -111,7 +111,8 @@ fn columns(chart: &Chart) -> String {
     let step = nice_step(max);
     let top = (max / step).ceil().max(1.0) * step;
     let (left, plot_w, plot_h, top_pad) = (48.0, 820.0, 220.0, 12.0);
-    let legend_h = if chart.series.len() > 1 { 26.0 } else { 0.0 };
+    let legend = chart.series.len() > 1 || chart.kind == "stacked";
+    let legend_h = if legend { 26.0 } else { 0.0 };
     let label_h = 44.0;
     let width = left + plot_w + 12.0;
     let height = top_pad + plot_h + label_h + legend_h;
@@ -178,7 +179,7 @@ fn columns(chart: &Chart) -> String {
             );
         }
     }
-    if chart.series.len() > 1 {
+    if legend {
         let mut x = left;
         let y = top_pad + plot_h + label_h;
         for (s, series) in chart.series.iter().enumerate() {

@@ -288,9 +288,11 @@ fn filter_form(
     );
     let _ = write!(
         out,
-        "<p class=\"period\">{} — {} ({})</p>",
+        "<p class=\"period\">с {} по {} ({})</p>",
         report.from.with_timezone(&tz).format("%d.%m.%Y %H:%M"),
-        report.to.with_timezone(&tz).format("%d.%m.%Y %H:%M"),
+        (report.to - Duration::minutes(1))
+            .with_timezone(&tz)
+            .format("%d.%m.%Y %H:%M"),
         Esc(&tz.to_string())
     );
     out
@@ -346,7 +348,8 @@ fn table_html(table: &leadgate_core::reports::Table) -> String {
         Esc(&table.key)
     );
     for c in &table.columns {
-        let _ = write!(out, "<th>{}</th>", Esc(&c.label));
+        // The page shows roubles; JSON and CSV keep kopecks.
+        let _ = write!(out, "<th>{}</th>", Esc(&c.label.replace(", коп.", "")));
     }
     out.push_str("</tr></thead><tbody>");
     for row in &table.rows {
