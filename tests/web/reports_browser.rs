@@ -59,7 +59,7 @@ async fn month_of_work(app: &TestApp) {
     };
     for (i, (_, interest)) in leads.iter().enumerate() {
         match i % 6 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 post(
                     format!("/api/v1/interests/{interest}/transition"),
                     json!({"to": "offer", "result": "Запросил КП", "next": call(2)}),

@@ -139,7 +139,7 @@ fn columns(chart: &Chart) -> String {
     }
     // Every label when they fit, else every k-th.
     let every = ((n as f64 * 42.0 / plot_w).ceil() as usize).max(1);
-    for i in 0..n {
+    for (i, sum) in sums.iter().copied().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
         let mut base = 0.0;
         for (s, series) in chart.series.iter().enumerate() {
@@ -160,13 +160,13 @@ fn columns(chart: &Chart) -> String {
             );
             base += h;
         }
-        if chart.kind == "histogram" && sums[i] > 0.0 {
+        if chart.kind == "histogram" && sum > 0.0 {
             let _ = write!(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#1d2433\">{}</text>",
                 x + bar / 2.0,
                 top_pad + plot_h - base - 4.0,
-                num(sums[i])
+                num(sum)
             );
         }
         if i % every == 0 {
