@@ -20,6 +20,7 @@ mod board;
 mod flow;
 mod lost;
 mod overdue;
+mod reports;
 mod roles;
 mod sales;
 

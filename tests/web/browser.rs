@@ -170,6 +170,29 @@ impl Browser {
         self.wait_for("header .who").await;
     }
 
+    /// Saves the whole page as a PNG: the window grows to the page's height
+    /// first, so the picture is not cut at the fold.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(900)
+            .clamp(600, 6000) as u32;
+        self.client
+            .set_window_size(1280, height + 120)
+            .await
+            .unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
     /// Ends the browser session politely; dropping also stops the driver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

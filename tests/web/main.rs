@@ -8,6 +8,7 @@ pub mod browser;
 pub mod support;
 
 mod pages;
+mod reports_browser;
 mod review_api;
 mod review_browser;
 mod users;

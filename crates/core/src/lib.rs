@@ -8,6 +8,7 @@ pub mod intake;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
+pub mod reports;
 pub mod review;
 pub mod settings;
 pub mod stage;

@@ -324,6 +324,43 @@ fn strip_nul_value(value: &mut serde_json::Value, fix: &mut impl FnMut(&mut Stri
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip_nul_value(v, fix)),
         serde_json::Value::Object(map) => strip_nul_map(map, fix),
         _ => {}
+        }
+    }
+}
+
+impl NewAppeal {
+    /// Whether the appeal waits for a manager (speed to lead counts it):
+    /// everything but our own outbound calls.
+    pub fn counts_as_lead(&self) -> bool {
+        !matches!(
+            self.intent,
+            Intent::Call {
+                direction: CallDirection::Outbound,
+                ..
+            }
+        )
+    }
+
+    /// A marketing mark (`utm_source`, `utm_campaign`) from the attributes,
+    /// trimmed and at most 200 characters; `None` when absent or empty.
+    pub fn utm(&self, key: &str) -> Option<String> {
+        utm_mark(&self.attributes, key)
+    }
+}
+
+fn utm_mark(attributes: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
+    let text = match attributes.get(key)? {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()).then(|| text.chars().take(200).collect())
+}
+
+impl Appeal {
+    /// See [`NewAppeal::utm`].
+    pub fn utm(&self, key: &str) -> Option<String> {
+        utm_mark(&self.attributes, key)
     }
 }
 

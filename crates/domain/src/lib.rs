@@ -14,6 +14,7 @@ pub mod dedup;
 pub mod event;
 pub mod interest;
 pub mod org;
+pub mod report;
 pub mod role;
 pub mod routing;
 pub mod scenario;

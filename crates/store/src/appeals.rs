@@ -94,8 +94,9 @@ pub async fn insert_appeal_as(
     let processed_at = (status != AppealStatus::Pending).then(now_ms);
     let inserted: Option<AnyRow> = bind_appeal(sqlx::query(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
-         subject, body, attachments, attributes, raw_payload, intent, status, decision, processed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         subject, body, attachments, attributes, raw_payload, intent, lead, utm_source, utm_campaign, \
+         status, decision, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
         ),
         appeal,
@@ -130,8 +131,8 @@ pub async fn insert_appeal_as(
     })
 }
 
-/// Binds an appeal's columns, from `channel` to `intent` in the order the
-/// inserts name them.
+/// Binds an appeal's columns, from `channel` to `utm_campaign` in the order
+/// the inserts name them.
 fn bind_appeal<'q>(q: AnyQuery<'q>, appeal: &'q NewAppeal, accepted_at: i64) -> AnyQuery<'q> {
     q.bind(appeal.channel.as_str())
         .bind(&appeal.source)
@@ -145,6 +146,9 @@ fn bind_appeal<'q>(q: AnyQuery<'q>, appeal: &'q NewAppeal, accepted_at: i64) -> 
         .bind(appeal.attributes.to_json())
         .bind(&appeal.raw_payload)
         .bind(appeal.intent.to_json())
+        .bind(i64::from(appeal.counts_as_lead()))
+        .bind(appeal.utm("utm_source"))
+        .bind(appeal.utm("utm_campaign"))
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -160,9 +164,10 @@ async fn insert_pending_appeals(
     let accepted_at = now_ms();
     let sql = format!(
         "INSERT INTO appeals (channel, source, external_id, received_at, accepted_at, contact, \
-         subject, body, attachments, attributes, raw_payload, intent, status) VALUES {} \
+         subject, body, attachments, attributes, raw_payload, intent, lead, utm_source, utm_campaign, \
+         status) VALUES {} \
          ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
-        super::placeholders(backend, batch.len(), 13)
+        super::placeholders(backend, batch.len(), 16)
     );
     let mut q = sqlx::query(&sql);
     for appeal in batch {

@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 use serde_json::json;
 
 use super::appeals::Json;
-use super::{json_param, json_rows, Backend, Col::Int, Col::Text, Result, Store};
+use super::{json_param, json_rows, placeholders, Backend, Col::Int, Col::Text, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, ContactKey, ContactKind};
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::AppealDecision;
@@ -201,7 +201,8 @@ impl Store {
                 "WITH done (id, status, client_id, interest_id, decision, processed_at) AS ({}) \
                  UPDATE appeals SET status = done.status, client_id = done.client_id, \
                  interest_id = done.interest_id, decision = done.decision, \
-                 processed_at = done.processed_at, last_error = NULL \
+                 processed_at = done.processed_at, last_error = NULL, \
+                 responsible_login = (SELECT i.responsible_login FROM interests i WHERE i.id = done.interest_id) \
                  FROM done WHERE appeals.id = done.id",
                 json_rows(self.backend, &[Int, Text, Int, Int, Text, Int])
             );
@@ -282,6 +283,8 @@ pub struct NewInterestRow {
     pub responsible: Option<String>,
     pub channel: String,
     pub source: String,
+    pub utm_source: Option<String>,
+    pub utm_campaign: Option<String>,
     pub at_ms: i64,
 }
 
@@ -409,7 +412,8 @@ impl Store {
         Ok(())
     }
 
-    /// Interests created in a batch, open, in their first stage.
+    /// Interests created in a batch, open, in their first stage (with the
+    /// stage entry the funnel counts).
     pub async fn insert_new_interests(
         &self,
         conn: &mut AnyConnection,
@@ -418,10 +422,10 @@ impl Store {
         for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
                 "INSERT INTO interests (id, client_id, person_id, scenario, stage, status, \
-                 responsible_login, channel, source, created_at, updated_at) {}",
+                 responsible_login, channel, source, utm_source, utm_campaign, created_at, updated_at) {}",
                 json_rows(
                     self.backend,
-                    &[Int, Int, Int, Text, Text, Text, Text, Text, Text, Int, Int]
+                    &[Int, Int, Int, Text, Text, Text, Text, Text, Text, Text, Text, Int, Int]
                 )
             );
             let data = json_param(chunk.iter().map(|r| {
@@ -435,11 +439,34 @@ impl Store {
                     r.responsible,
                     r.channel,
                     r.source,
+                    r.utm_source,
+                    r.utm_campaign,
                     r.at_ms,
                     r.at_ms
                 ])
             }));
             sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
+        }
+        for chunk in rows.chunks(chunk_rows(9)) {
+            let sql = format!(
+                "INSERT INTO stage_entries (interest_id, scenario, stage, entered_at, \
+                 responsible_login, channel, source, utm_source, utm_campaign) VALUES {}",
+                placeholders(self.backend, chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(&r.scenario)
+                    .bind(&r.stage)
+                    .bind(r.at_ms)
+                    .bind(r.responsible.as_deref())
+                    .bind(&r.channel)
+                    .bind(&r.source)
+                    .bind(r.utm_source.as_deref())
+                    .bind(r.utm_campaign.as_deref());
+            }
+            q.execute(&mut *conn).await?;
         }
         Ok(())
     }

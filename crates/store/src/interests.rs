@@ -12,7 +12,7 @@ use leadgate_domain::event::{EventType, NewEvent};
 use leadgate_domain::interest::{
     FeedEntry, Interaction, Interest, InterestStatus, Task, TaskStatus,
 };
-use leadgate_domain::scenario::{Outcome, TaskClosure};
+use leadgate_domain::scenario::{LossChange, Outcome, TaskClosure};
 
 #[derive(Debug, Clone)]
 pub struct NewTask<'a> {
@@ -277,6 +277,11 @@ impl Store {
         let now = now_ms();
         let status = outcome.new_status;
         let mut events = Vec::new();
+        let stage_before: Option<(String,)> =
+            sqlx::query_as("SELECT stage FROM interests WHERE id = $1")
+                .bind(interest_id)
+                .fetch_optional(&mut *conn)
+                .await?;
         sqlx::query(
             "UPDATE interests SET scenario = $1, stage = $2, status = $3, \
              potential_amount = COALESCE($4, potential_amount), updated_at = $5, \
@@ -291,6 +296,12 @@ impl Store {
         .bind(interest_id)
         .execute(&mut *conn)
         .await?;
+        if stage_before.is_some_and(|(stage,)| stage != outcome.new_stage) {
+            self.enter_stage(conn, interest_id, now).await?;
+        }
+        if let Some(loss) = &outcome.loss {
+            self.record_loss(conn, interest_id, loss, now).await?;
+        }
         for closure in &outcome.tasks_to_close {
             let purpose = match closure {
                 TaskClosure::AllOpen => None,
@@ -355,6 +366,95 @@ impl Store {
             .bind(now)
             .execute(&mut *conn)
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the interest's current stage entry and opens one for the stage
+    /// it is in now, with its dimensions as they are.
+    async fn enter_stage(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE stage_entries SET left_at = $1 WHERE interest_id = $2 AND left_at IS NULL",
+        )
+        .bind(now)
+        .bind(interest_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO stage_entries (interest_id, scenario, stage, entered_at, responsible_login, \
+             channel, source, utm_source, utm_campaign, amount) \
+             SELECT id, scenario, stage, $1, responsible_login, channel, source, utm_source, \
+             utm_campaign, potential_amount FROM interests WHERE id = $2",
+        )
+        .bind(now)
+        .bind(interest_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// A step of the lost path as a row of `losses` (the loss report).
+    async fn record_loss(
+        &self,
+        conn: &mut AnyConnection,
+        interest_id: i64,
+        loss: &LossChange,
+        now: i64,
+    ) -> Result<()> {
+        match loss {
+            LossChange::Requested {
+                reason,
+                comment,
+                from_stage,
+                by,
+                pending,
+            } => {
+                let (state, decided_at, decided_by) = if *pending {
+                    ("pending", None, None)
+                } else {
+                    ("lost", Some(now), Some(by.as_str()))
+                };
+                sqlx::query(
+                    "INSERT INTO losses (interest_id, scenario, from_stage, reason, comment, \
+                     requested_at, requested_by, responsible_login, channel, source, utm_source, \
+                     utm_campaign, amount, state, decided_at, decided_by) \
+                     SELECT id, scenario, $1, $2, $3, $4, $5, responsible_login, channel, source, \
+                     utm_source, utm_campaign, potential_amount, $6, $7, $8 FROM interests WHERE id = $9",
+                )
+                .bind(from_stage)
+                .bind(reason)
+                .bind(comment)
+                .bind(now)
+                .bind(by)
+                .bind(state)
+                .bind(decided_at)
+                .bind(decided_by)
+                .bind(interest_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            LossChange::Approved { by, comment } | LossChange::Returned { by, comment } => {
+                let state = match loss {
+                    LossChange::Approved { .. } => "approved",
+                    _ => "returned",
+                };
+                sqlx::query(
+                    "UPDATE losses SET state = $1, decided_at = $2, decided_by = $3, \
+                     decision_comment = $4 WHERE interest_id = $5 AND state = 'pending'",
+                )
+                .bind(state)
+                .bind(now)
+                .bind(by)
+                .bind(comment)
+                .bind(interest_id)
+                .execute(&mut *conn)
+                .await?;
+            }
         }
         Ok(())
     }

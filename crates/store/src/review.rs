@@ -105,11 +105,13 @@ impl Store {
         decision: &serde_json::Value,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE review_items SET decided_at = $1, decided_by = $2, decision = $3 WHERE id = $4",
+            "UPDATE review_items SET decided_at = $1, decided_by = $2, decision = $3, \
+             decided_action = $4 WHERE id = $5",
         )
         .bind(now_ms())
         .bind(decided_by)
         .bind(decision.to_json())
+        .bind(decision.get("action").and_then(|a| a.as_str()))
         .bind(id)
         .execute(&mut *conn)
         .await?;

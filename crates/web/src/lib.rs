@@ -23,7 +23,7 @@ use leadgate_http::HttpState;
 use leadgate_sources::{Source, SourceContext};
 use leadgate_store::Store;
 
-use crate::api::{changes, health, records, review, stage};
+use crate::api::{changes, health, records, reports, review, stage};
 use crate::settings::WebSettings;
 
 /// What every handler of the API and the pages can reach.
@@ -88,6 +88,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         .merge(stage::routes())
         .merge(review::routes())
         .merge(changes::routes())
+        .merge(reports::routes())
         .merge(crate::pages::routes())
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .with_state(state);
@@ -150,6 +151,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         changes::get_changes,
         changes::list_webhooks,
         changes::replay_webhook,
+        reports::get_report,
     ),
     components(schemas(error::Problem, leadgate_domain::event::EventType)),
     modifiers(&BearerAuth)

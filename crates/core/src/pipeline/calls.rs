@@ -19,7 +19,7 @@ use leadgate_domain::appeal::{Appeal, AppealStatus, CallDirection, CallOutcome, 
 use leadgate_domain::decision::DecisionRecord;
 use leadgate_domain::dedup::{Decision, DecisionKind};
 use leadgate_domain::event::{EventType, NewEvent};
-use leadgate_store::{to_ms, CallInteraction, NewFeedEntry, NewTask, StorageError};
+use leadgate_store::{to_ms, CallInteraction, CallLogEntry, NewFeedEntry, NewTask, StorageError};
 
 pub(super) const CALLBACK_PURPOSE: &str = "callback";
 const CALLBACK_TITLE: &str = "Перезвонить клиенту";
@@ -303,6 +303,39 @@ pub(super) async fn route(
             "interaction_id": interaction_id,
         }}),
     ));
+    // For the reports: the call, a callback of earlier missed calls, and
+    // talking to the client (answered, or calling out) as the first action
+    // on the interest's waiting appeals.
+    let manager = call.employee.or(interest.responsible.as_deref());
+    let calendar = &p.settings.calendar;
+    p.store
+        .log_call(
+            conn,
+            &CallLogEntry {
+                appeal_id: appeal.id,
+                interest_id: interest.id,
+                at: appeal.received_at,
+                inbound,
+                answered,
+                talk_secs: i64::from(call.talk_secs.unwrap_or(0)),
+                manager,
+                source: &appeal.source,
+            },
+            calendar,
+        )
+        .await?;
+    if answered || !inbound {
+        if let Some(by) = manager {
+            let at = if inbound {
+                appeal.received_at
+            } else {
+                ended_at
+            };
+            p.store
+                .mark_first_action(conn, interest.id, at, by, calendar)
+                .await?;
+        }
+    }
     Ok((status, interest.id))
 }
 

@@ -755,6 +755,8 @@ impl Pipeline {
                     responsible: responsible.clone(),
                     channel: appeal.channel.as_str().to_string(),
                     source: appeal.source.clone(),
+                    utm_source: appeal.utm("utm_source"),
+                    utm_campaign: appeal.utm("utm_campaign"),
                     at_ms: to_ms(now),
                 },
             )

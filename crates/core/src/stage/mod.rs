@@ -471,6 +471,15 @@ impl Stage {
         self.store
             .append_events(tx.conn(), &interest_events(&interest, &outcome, Utc::now()))
             .await?;
+        self.store
+            .mark_first_action(
+                tx.conn(),
+                interest_id,
+                Utc::now(),
+                &actor.login,
+                &self.settings.calendar,
+            )
+            .await?;
         tx.commit().await?;
         tracing::info!(
             interest_id,
@@ -935,6 +944,15 @@ impl Stage {
             }
             None => {}
         }
+        self.store
+            .mark_first_action(
+                tx.conn(),
+                interest.id,
+                Utc::now(),
+                &actor.login,
+                &self.settings.calendar,
+            )
+            .await?;
         if interest.status == InterestStatus::Open && !planned_now {
             let facts: InterestFacts = self.store.interest_facts(tx.conn(), &interest).await?;
             if facts.open_tasks == 0 && facts.planned_interactions == 0 {
@@ -1092,6 +1110,15 @@ impl Stage {
                             data: json!({"interaction_id": id, "kind": interaction_kind_str(kind), "done_at": at}),
                             appeal_id: None,
                         },
+                    )
+                    .await?;
+                self.store
+                    .mark_first_action(
+                        tx.conn(),
+                        interest_id,
+                        at,
+                        &actor.login,
+                        &self.settings.calendar,
                     )
                     .await?;
                 id

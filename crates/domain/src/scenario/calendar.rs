@@ -292,6 +292,34 @@ impl WorkCalendar {
         }
     }
 
+    /// Working minutes between two moments: only the parts of working days
+    /// inside working hours count (an appeal at 17:55 on Friday handled at
+    /// 9:10 on Monday took 15 minutes). Whole minutes, rounded down; zero
+    /// when `to` is not after `from`.
+    pub fn working_minutes(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let start = from.with_timezone(&self.tz).naive_local();
+        let end = to.with_timezone(&self.tz).naive_local();
+        let mut seconds = 0i64;
+        let mut day = start.date();
+        while day <= end.date() {
+            if self.is_working_day(day) {
+                let open = day.and_time(self.work_start).max(start);
+                let close = day.and_time(self.work_end).min(end);
+                if close > open {
+                    seconds += (close - open).num_seconds();
+                }
+            }
+            day = match day.succ_opt() {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        seconds / 60
+    }
+
     /// Local wall time to UTC. Moscow has no DST, but a configured zone may:
     /// in a spring-forward gap the wall time does not exist, so we move
     /// forward to the first instant that does; in an autumn overlap we take
@@ -442,6 +470,57 @@ mod tests {
         assert_eq!(
             cal.add_working_hours(msk(2027, 3, 1, 9, 0), 20),
             msk(2027, 3, 3, 11, 0)
+        );
+    }
+
+    #[test]
+    fn working_minutes_friday_evening_to_monday_morning() {
+        let cal = WorkCalendar::default();
+        // 2027-03-05 is a Friday: 5 minutes on Friday, 10 on Monday.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 5, 17, 55), msk(2027, 3, 8, 9, 10)),
+            15
+        );
+    }
+
+    #[test]
+    fn working_minutes_within_a_day_at_night_and_over_holidays() {
+        let cal = WorkCalendar::default();
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 1, 10, 0), msk(2027, 3, 1, 10, 7)),
+            7
+        );
+        // Both ends outside working hours of the same evening: nothing counts.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 1, 19, 0), msk(2027, 3, 1, 23, 0)),
+            0
+        );
+        // Night: from 20:00 to 09:30 next morning is 30 minutes.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 1, 20, 0), msk(2027, 3, 2, 9, 30)),
+            30
+        );
+        // A whole working day is 540 minutes; Saturday adds nothing.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 5, 9, 0), msk(2027, 3, 6, 12, 0)),
+            540
+        );
+        // Backwards or equal: zero.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 1, 12, 0), msk(2027, 3, 1, 11, 0)),
+            0
+        );
+        let config = CalendarConfig {
+            holidays: vec!["2027-03-08".into()],
+            working_weekends: vec!["2027-03-06".into()],
+            ..CalendarConfig::default()
+        };
+        let cal = WorkCalendar::try_from(config).expect("valid calendar");
+        // Friday 17:00 → Tuesday 10:00 with a working Saturday and a Monday
+        // holiday: 60 + 540 + 60.
+        assert_eq!(
+            cal.working_minutes(msk(2027, 3, 5, 17, 0), msk(2027, 3, 9, 10, 0)),
+            660
         );
     }
 

@@ -12,7 +12,7 @@ use super::config::{
 };
 use super::model::{
     Command, Event, FeedEntrySpec, FeedKind, InteractionSpec, InterestSnapshot, InterestStatus,
-    NextStep, OrderFacts, OrderTotals, Outcome, TaskClosure, TaskPurpose, TaskSpec,
+    LossChange, NextStep, OrderFacts, OrderTotals, Outcome, TaskClosure, TaskPurpose, TaskSpec,
     WON_REQUIREMENTS,
 };
 use super::money::{format_rub, Kopecks};
@@ -295,6 +295,7 @@ impl Ctx<'_> {
             order_update: None,
             feed: Vec::new(),
             potential_amount: None,
+            loss: None,
         }
     }
 
@@ -690,9 +691,19 @@ impl Ctx<'_> {
             format!("Причина: {reason}. Комментарий: {comment}")
         };
         let approver = self.loss_approver()?;
+        let mut loss = LossChange::Requested {
+            reason: reason.clone(),
+            comment: comment.to_owned(),
+            from_stage: stage.id.clone(),
+            by: by.to_owned(),
+            pending: false,
+        };
         match (&self.scenario.loss_approval_task, approver) {
             // The approver closing their own interest needs nobody's consent.
             (Some(template), Some(approver)) if approver != self.interest.responsible => {
+                if let LossChange::Requested { pending, .. } = &mut loss {
+                    *pending = true;
+                }
                 out.new_status = InterestStatus::LossPending;
                 out.tasks_to_create
                     .push(self.task(template, TaskPurpose::LossApproval)?);
@@ -720,6 +731,7 @@ impl Ctx<'_> {
                 );
             }
         }
+        out.loss = Some(loss);
         Ok(out)
     }
 
@@ -736,6 +748,10 @@ impl Ctx<'_> {
             format!("Закрытие интереса как неудачного согласовано. Комментарий: {comment}")
         };
         self.feed(&mut out, Some(by), FeedKind::LossApproved, text);
+        out.loss = Some(LossChange::Approved {
+            by: by.to_owned(),
+            comment: comment.to_owned(),
+        });
         Ok(out)
     }
 
@@ -771,6 +787,10 @@ impl Ctx<'_> {
             )
         };
         self.feed(&mut out, Some(by), FeedKind::LossReturned, text);
+        out.loss = Some(LossChange::Returned {
+            by: by.to_owned(),
+            comment: comment.to_owned(),
+        });
         self.enter_stage(&mut out, target, Some(by))?;
         self.plan_next_step(&mut out, next)?;
         // The approval task is being closed; the manager's own tasks stay.

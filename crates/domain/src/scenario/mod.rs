@@ -84,8 +84,8 @@ pub use self::engine::{Engine, TransitionError};
 pub use self::health::{health, Colour};
 pub use self::model::{
     Command, Event, FeedEntrySpec, FeedKind, InteractionKind, InteractionSpec, InterestSnapshot,
-    InterestStatus, NextStep, OrderEvent, OrderFacts, OrderTotals, Outcome, PaymentEvent,
-    ShipmentEvent, TaskClosure, TaskPurpose, TaskSpec, WON_REQUIREMENTS,
+    InterestStatus, LossChange, NextStep, OrderEvent, OrderFacts, OrderTotals, Outcome,
+    PaymentEvent, ShipmentEvent, TaskClosure, TaskPurpose, TaskSpec, WON_REQUIREMENTS,
 };
 pub use self::money::{format_rub, Kopecks};
 pub use self::standard::STANDARD_SCENARIO_TOML;

@@ -334,6 +334,35 @@ pub struct Outcome {
     pub feed: Vec<FeedEntrySpec>,
     /// Set on won closure: the sum of revenue (shipped sums) of all orders.
     pub potential_amount: Option<Kopecks>,
+    /// What happened to a loss: asked for, approved or sent back. Storage
+    /// keeps it as a row with the structured reason, for the loss report.
+    #[serde(default)]
+    pub loss: Option<LossChange>,
+}
+
+/// A step of the lost path, in the words of the loss report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LossChange {
+    /// Closed as lost (`pending = false`) or asked to be (`pending = true`,
+    /// waiting for the head). `reason` is one of the scenario's
+    /// `loss_reasons` exactly as configured; `from_stage` the working stage
+    /// the interest was lost at.
+    Requested {
+        reason: String,
+        comment: String,
+        from_stage: String,
+        by: String,
+        pending: bool,
+    },
+    Approved {
+        by: String,
+        comment: String,
+    },
+    Returned {
+        by: String,
+        comment: String,
+    },
 }
 
 impl Outcome {
@@ -347,6 +376,7 @@ impl Outcome {
             && self.interaction_result.is_none()
             && self.order_update.is_none()
             && self.potential_amount.is_none()
+            && self.loss.is_none()
     }
 }
 

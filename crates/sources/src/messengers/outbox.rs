@@ -216,6 +216,15 @@ pub async fn post_message(
         })
         .await?;
     wake.notify_one();
+    if view.created {
+        // Writing to the client is a manager's first action on the appeals
+        // that wait (speed to lead).
+        let login = caller.login.as_deref().unwrap_or(&caller.name);
+        state
+            .store
+            .mark_first_action_now(interest_id, login, &state.core.calendar)
+            .await?;
+    }
     let code = if view.created {
         StatusCode::ACCEPTED
     } else {

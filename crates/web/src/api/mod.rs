@@ -4,5 +4,6 @@
 pub mod changes;
 pub mod health;
 pub mod records;
+pub mod reports;
 pub mod review;
 pub mod stage;

@@ -36,6 +36,11 @@ pub const NAV: &[NavLink] = &[
         title: "Сегодня",
         roles: &[Role::Manager, Role::Head],
     },
+    NavLink {
+        path: "/ui/reports",
+        title: "Отчёты",
+        roles: &[Role::Manager, Role::Head],
+    },
 ];
 
 pub fn role_name(role: Role) -> &'static str {

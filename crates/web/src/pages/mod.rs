@@ -12,12 +12,14 @@
 //! - [`error::PageError`]: how pages refuse.
 
 mod board;
+mod chart;
 pub mod error;
 pub mod form;
 pub mod html;
 mod interest;
 pub mod layout;
 mod login;
+mod reports;
 mod review;
 pub mod session;
 mod webhooks;
@@ -40,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(interest::routes())
         .merge(today::routes())
+        .merge(reports::routes())
         .route("/ui/static/{name}", get(static_file))
         .layer(middleware::from_fn(page_headers))
 }
