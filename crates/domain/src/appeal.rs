@@ -324,7 +324,6 @@ fn strip_nul_value(value: &mut serde_json::Value, fix: &mut impl FnMut(&mut Stri
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip_nul_value(v, fix)),
         serde_json::Value::Object(map) => strip_nul_map(map, fix),
         _ => {}
-        }
     }
 }
 

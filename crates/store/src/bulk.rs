@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 use serde_json::json;
 
 use super::appeals::Json;
-use super::{json_param, json_rows, placeholders, Backend, Col::Int, Col::Text, Result, Store};
+use super::{json_param, json_rows, Backend, Col::Int, Col::Text, Result, Store};
 use leadgate_domain::appeal::{AppealStatus, ContactKey, ContactKind};
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::AppealDecision;
@@ -447,26 +447,29 @@ impl Store {
             }));
             sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
-        for chunk in rows.chunks(chunk_rows(9)) {
+        for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
                 "INSERT INTO stage_entries (interest_id, scenario, stage, entered_at, \
-                 responsible_login, channel, source, utm_source, utm_campaign) VALUES {}",
-                placeholders(self.backend, chunk.len(), 9)
+                 responsible_login, channel, source, utm_source, utm_campaign) {}",
+                json_rows(
+                    self.backend,
+                    &[Int, Text, Text, Int, Text, Text, Text, Text, Text]
+                )
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.id)
-                    .bind(&r.scenario)
-                    .bind(&r.stage)
-                    .bind(r.at_ms)
-                    .bind(r.responsible.as_deref())
-                    .bind(&r.channel)
-                    .bind(&r.source)
-                    .bind(r.utm_source.as_deref())
-                    .bind(r.utm_campaign.as_deref());
-            }
-            q.execute(&mut *conn).await?;
+            let data = json_param(chunk.iter().map(|r| {
+                json!([
+                    r.id,
+                    r.scenario,
+                    r.stage,
+                    r.at_ms,
+                    r.responsible,
+                    r.channel,
+                    r.source,
+                    r.utm_source,
+                    r.utm_campaign
+                ])
+            }));
+            sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
     }
