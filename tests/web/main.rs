@@ -7,6 +7,7 @@ mod helpers;
 pub mod browser;
 pub mod support;
 
+mod hardening;
 mod pages;
 mod review_api;
 mod review_browser;

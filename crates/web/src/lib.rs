@@ -40,6 +40,9 @@ pub struct AppState {
     pub stage: Arc<Stage>,
     /// For actions that continue an appeal's processing (review decisions).
     pub pipeline: Pipeline,
+    /// `[limits]`, and the login throttle built from it.
+    pub limits: Arc<leadgate_http::settings::LimitSettings>,
+    pub login_throttle: Arc<crate::pages::throttle::LoginThrottle>,
 }
 
 impl HttpState for AppState {

@@ -18,9 +18,9 @@ pub use company::company_key;
 pub use email::{is_free_mail_domain, Email, EmailError, FREE_MAIL_DOMAINS};
 pub use messenger::{MessengerIdError, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 pub use name::{
-    canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler, name_keys,
-    patronymic_key, surname_key, surname_similarity, translit_key, Gender, Initials, NameAgreement,
-    NameComparison, PartAgreement, PersonName, SURNAME_MATCH,
+    canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler,
+    looks_like_a_name, name_keys, patronymic_key, surname_key, surname_similarity, translit_key,
+    Gender, Initials, NameAgreement, NameComparison, PartAgreement, PersonName, SURNAME_MATCH,
 };
 pub use phone::{extract_phones, Phone, PhoneError, PhoneKind, MAX_EXTRACTED_PHONES};
 

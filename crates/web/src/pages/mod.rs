@@ -19,6 +19,7 @@ pub mod layout;
 mod login;
 mod review;
 pub mod session;
+pub mod throttle;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -16,6 +16,17 @@ use leadgate_store::{now_ms, StorageError, Store};
 
 pub const SESSION_COOKIE: &str = "lg_session";
 
+/// A cookie's name as sent: with `__Host-` when secure, which makes the
+/// browser refuse it unless it came over HTTPS for this host and path `/`, so
+/// neither a sibling subdomain nor plain http can plant or overwrite it.
+pub fn cookie_name(web: &WebSettings, name: &str) -> String {
+    if web.secure_cookies {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The logged-in person behind a page request.
 #[derive(Debug, Clone)]
 pub struct WebUser {
@@ -74,6 +85,8 @@ pub fn set_cookie(
     same_site: &str,
     max_age: i64,
 ) -> String {
+    let name = cookie_name(web, name);
+    let path = if web.secure_cookies { "/" } else { path };
     format!(
         "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if web.secure_cookies { "; Secure" } else { "" }
@@ -117,19 +130,24 @@ pub async fn current_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<WebUser>, StorageError> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(headers, &cookie_name(&state.web, SESSION_COOKIE)) else {
         return Ok(None);
     };
     let hash = token_digest(token);
-    Ok(state.store.session_user(&hash).await?.map(|s| WebUser {
-        id: s.user_id,
-        login: s.login,
-        name: s.display_name,
-        role: s.role,
-        department: s.department,
-        csrf: s.csrf_token,
-        session_hash: hash,
-    }))
+    let idle_ms = i64::from(state.web.session_idle_minutes.max(1)) * 60_000;
+    Ok(state
+        .store
+        .session_user(&hash, idle_ms)
+        .await?
+        .map(|s| WebUser {
+            id: s.user_id,
+            login: s.login,
+            name: s.display_name,
+            role: s.role,
+            department: s.department,
+            csrf: s.csrf_token,
+            session_hash: hash,
+        }))
 }
 
 impl FromRequestParts<AppState> for WebUser {
