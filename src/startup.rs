@@ -55,6 +55,12 @@ impl Services {
             Arc::new(MailOutbox {
                 mail: settings.mail.clone(),
                 core: core.clone(),
+                acknowledged_forms: settings
+                    .forms
+                    .iter()
+                    .filter(|(_, f)| f.may_acknowledge())
+                    .map(|(name, f)| f.source_for(name))
+                    .collect(),
             })
         } else {
             Arc::new(NoOutbox)
@@ -141,6 +147,10 @@ impl Application {
             pipeline,
             webhooks: Arc::new(settings.webhooks.clone()),
             sales: leadgate_web::SalesServices::new(source_settings.clone()),
+            limits: Arc::new(settings.limits.clone()),
+            login_throttle: Arc::new(leadgate_web::pages::throttle::LoginThrottle::new(
+                &settings.limits,
+            )),
         };
         Ok(Application {
             listener,

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod abuse;
+mod acknowledgements;
 mod appeals;
 mod bad_input;
 mod clients;

@@ -142,6 +142,12 @@ fn the_systemd_unit_is_valid() {
         "PrivateTmp=yes",
         "NoNewPrivileges=yes",
         "RestrictAddressFamilies=",
+        "MemoryMax=",
+        "TasksMax=",
+        "LimitCORE=0",
+        "StartLimitIntervalSec=",
+        "LoadCredential=",
+        "/run/credentials/leadgate.service/",
     ] {
         assert!(unit.contains(key), "{key} missing from the unit");
     }

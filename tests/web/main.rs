@@ -7,6 +7,7 @@ mod helpers;
 pub mod browser;
 pub mod support;
 
+mod hardening;
 mod pages;
 mod reports_browser;
 mod review_api;

@@ -313,7 +313,7 @@ async fn secure_cookies_are_marked_secure() {
     let cookie = page
         .last_set_cookies
         .iter()
-        .find(|c| c.starts_with("lg_session="))
+        .find(|c| c.starts_with("__Host-lg_session="))
         .expect("session cookie");
     assert!(cookie.ends_with("; Secure"), "{cookie}");
 }

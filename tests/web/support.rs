@@ -150,6 +150,7 @@ pub struct PageClient {
     http: reqwest::Client,
     pub cookies: HashMap<String, String>,
     pub last_set_cookies: Vec<String>,
+    pub last_retry_after: Option<String>,
 }
 
 pub struct Page {
@@ -165,6 +166,7 @@ impl PageClient {
             http: app.client.clone(),
             cookies: HashMap::new(),
             last_set_cookies: Vec::new(),
+            last_retry_after: None,
         }
     }
 
@@ -178,6 +180,10 @@ impl PageClient {
 
     async fn finish(&mut self, resp: reqwest::Response) -> Page {
         self.last_set_cookies.clear();
+        self.last_retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
         for v in resp.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap().to_string();
             let pair = v.split(';').next().unwrap();

@@ -199,6 +199,22 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// How many mails of `kind` were queued since `since_ms` (all recipients).
+    pub async fn mail_count_since(
+        &self,
+        conn: &mut AnyConnection,
+        kind: &str,
+        since_ms: i64,
+    ) -> Result<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM mail_outbox WHERE kind = $1 AND created_at >= $2")
+                .bind(kind)
+                .bind(since_ms)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(n)
+    }
+
     /// Takes up to `limit` due messages for sending. A taken row is leased
     /// for `lease_ms`: if this instance dies mid-send, another takes it later.
     pub async fn take_due_mail(&self, limit: u32, lease_ms: i64) -> Result<Vec<OutboxMail>> {

@@ -45,6 +45,9 @@ pub struct AppState {
     /// What the managers' pages reach beyond the store: the channels that
     /// answer clients and the PBX APIs that give recordings.
     pub sales: SalesServices,
+    /// `[limits]`, and the login throttle built from it.
+    pub limits: Arc<leadgate_http::settings::LimitSettings>,
+    pub login_throttle: Arc<crate::pages::throttle::LoginThrottle>,
 }
 
 /// The channels' settings (to answer a client where they wrote) and the

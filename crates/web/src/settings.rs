@@ -7,12 +7,15 @@ use serde::Deserialize;
 pub struct WebSettings {
     /// A login lasts this long; then the browser is sent to the login page.
     pub session_hours: u32,
-    /// Send the session cookie only over HTTPS. Turn on behind a TLS proxy.
+    /// Send the session cookie only over HTTPS (as `__Host-lg_session`).
+    /// On by default; only a plain-http set-up on localhost turns it off.
     pub secure_cookies: bool,
     /// Answers a manager picks from on the interest card; `{client_name}`,
     /// `{contact_name}`, `{manager_name}`, `{interest_id}`, `{stage}` and
     /// any attribute of the appeal (`{utm_source}`) are filled in.
     pub reply_templates: Vec<ReplyTemplate>,
+    /// A session nobody used for this long ends, whatever `session_hours` says.
+    pub session_idle_minutes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,8 +32,9 @@ impl Default for WebSettings {
     fn default() -> Self {
         Self {
             session_hours: 12,
-            secure_cookies: false,
+            secure_cookies: true,
             reply_templates: Vec::new(),
+            session_idle_minutes: 120,
         }
     }
 }

@@ -22,9 +22,9 @@ pub use email::{
 pub use inn::{Inn, InnError};
 pub use messenger::{MessengerIdError, TelegramUserId, TelegramUsername, VkId, VkScreenName};
 pub use name::{
-    canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler, name_keys,
-    patronymic_key, surname_key, surname_similarity, translit_key, Gender, Initials, NameAgreement,
-    NameComparison, PartAgreement, PersonName, SURNAME_MATCH,
+    canonical_given_names, compare as compare_names, given_name_gender, jaro_winkler,
+    looks_like_a_name, name_keys, patronymic_key, surname_key, surname_similarity, translit_key,
+    Gender, Initials, NameAgreement, NameComparison, PartAgreement, PersonName, SURNAME_MATCH,
 };
 pub use phone::{extract_phones, Phone, PhoneError, PhoneKind, MAX_EXTRACTED_PHONES};
 

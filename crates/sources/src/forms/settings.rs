@@ -39,6 +39,25 @@ pub struct FormSettings {
     pub dedup_window_secs: u64,
     #[serde(default)]
     pub fields: FormFieldMap,
+    /// Send the acknowledgement mail to the address typed into this form.
+    /// A form with a `secret` may; one without it only with this set, since
+    /// anyone can post any address to it (a mail relay otherwise).
+    #[serde(default)]
+    pub acknowledge: bool,
+}
+
+impl FormSettings {
+    /// Whether the address in a post may get the acknowledgement mail.
+    pub fn may_acknowledge(&self) -> bool {
+        self.acknowledge || self.secret.is_some()
+    }
+
+    /// The appeals' `source` for the form called `name`.
+    pub fn source_for(&self, name: &str) -> String {
+        self.source
+            .clone()
+            .unwrap_or_else(|| format!("form:{name}"))
+    }
 }
 
 fn default_secret_header() -> String {

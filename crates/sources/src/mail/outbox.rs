@@ -25,6 +25,9 @@ use leadgate_store::{now_ms, OutboxMail, OutgoingMail, StorageError, Store};
 pub struct MailOutbox {
     pub mail: MailSettings,
     pub core: Arc<CoreSettings>,
+    /// Sources of the forms whose addresses may be acknowledged
+    /// ([`crate::forms::settings::FormSettings::may_acknowledge`]).
+    pub acknowledged_forms: std::collections::HashSet<String>,
 }
 
 impl MailOutbox {
@@ -169,12 +172,19 @@ pub async fn enqueue_after_processing(
         .display_name()
         .unwrap_or_default()
         .to_string();
+    // The greeting goes to whatever address was typed in; the name is put in
+    // only when it is a name, never a link or an advert someone made us mail.
+    let greeting_name = if leadgate_domain::contact::looks_like_a_name(&contact_name) {
+        contact_name.trim().to_string()
+    } else {
+        String::new()
+    };
     vars.insert(
         "contact_name_comma",
-        if contact_name.is_empty() {
+        if greeting_name.is_empty() {
             String::new()
         } else {
-            format!(", {contact_name}")
+            format!(", {greeting_name}")
         },
     );
     vars.insert("contact_name", contact_name);
@@ -205,10 +215,13 @@ pub async fn enqueue_after_processing(
         {
             let own = settings.mail.rules().own_match(&recipient).is_some();
             let since = now_ms() - i64::from(ack.min_interval_hours) * 3_600_000;
+            let mut ack_vars = vars.clone();
+            ack_vars.insert("contact_name", greeting_name.clone());
             if !own
                 && !store
                     .mailed_recently(conn, &recipient, KIND_ACK, since)
                     .await?
+                && under_hourly_cap(store, conn, ack.max_per_hour).await?
             {
                 store
                     .enqueue_mail(
@@ -218,8 +231,8 @@ pub async fn enqueue_after_processing(
                             dedup_key: format!("ack:appeal:{}", appeal.id),
                             recipient,
                             recipient_name: appeal.contact.display_name().map(str::to_string),
-                            subject: render(&ack.subject, &vars),
-                            body: render(&ack.body, &vars),
+                            subject: render(&ack.subject, &ack_vars),
+                            body: render(&ack.body, &ack_vars),
                             message_id: new_message_id("ack", appeal.id, smtp),
                             in_reply_to: thread_parent.clone(),
                             appeal_id: Some(appeal.id),
@@ -263,11 +276,37 @@ pub async fn enqueue_after_processing(
     Ok(())
 }
 
+/// The global cap: a flood of form posts with other people's addresses
+/// must not turn us into a mail cannon, whatever the per-recipient rule says.
+async fn under_hourly_cap(
+    store: &Store,
+    conn: &mut AnyConnection,
+    max_per_hour: u32,
+) -> Result<bool, StorageError> {
+    let sent = store
+        .mail_count_since(conn, KIND_ACK, now_ms() - 3_600_000)
+        .await?;
+    if sent >= i64::from(max_per_hour) {
+        tracing::warn!(
+            max_per_hour,
+            "acknowledgement skipped: mail.acknowledgement.max_per_hour reached"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Never answer machines (auto-replies, bounces, lists, our own mail): the
-/// mail fetcher marks what may be answered; other channels may always be.
+/// mail fetcher marks what may be answered; forms only when the address came
+/// through a form that may be acknowledged; other channels may always be.
 fn acknowledgement_allowed(settings: &MailOutbox, appeal: &Appeal) -> bool {
     let ack = &settings.mail.acknowledgement;
     if ack.skip_sources.iter().any(|s| s == &appeal.source) {
+        return false;
+    }
+    if appeal.channel == leadgate_domain::appeal::Channel::Form
+        && !settings.acknowledged_forms.contains(&appeal.source)
+    {
         return false;
     }
     if let Some(mailbox) = settings.mail.mailbox_by_source(&appeal.source) {

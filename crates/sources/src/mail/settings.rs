@@ -201,6 +201,9 @@ pub struct AcknowledgementSettings {
     pub skip_sources: Vec<String>,
     /// One acknowledgement per recipient within this many hours at most.
     pub min_interval_hours: u32,
+    /// At most this many acknowledgements (to anyone) in any hour, across
+    /// instances; beyond it they are skipped and counted, not queued.
+    pub max_per_hour: u32,
     pub subject: String,
     pub body: String,
 }
@@ -211,6 +214,7 @@ impl Default for AcknowledgementSettings {
             enabled: true,
             skip_sources: Vec::new(),
             min_interval_hours: 24,
+            max_per_hour: 100,
             subject: "Ваше обращение № {appeal_id} принято".into(),
             body: "Здравствуйте{contact_name_comma}!\n\n\
                    Ваше обращение № {appeal_id} принято. Менеджер {manager_name} свяжется с вами \

@@ -1,10 +1,12 @@
 //! Logging in and out, and the start page.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
 use super::error::PageError;
@@ -107,10 +109,17 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
+    let ip = leadgate_http::limit::client_ip(
+        &headers,
+        peer.as_ref().map(|Extension(c)| c),
+        Some(state.limits.client_ip_header.as_str()),
+    );
     let next = safe_next(form.next.as_deref()).to_string();
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let expected =
+        cookie(&headers, &session::cookie_name(&state.web, LOGIN_COOKIE)).unwrap_or_default();
     if !tokens_match(&form.csrf, expected) {
         return Ok(login_form(
             &state,
@@ -119,10 +128,37 @@ async fn login(
             StatusCode::FORBIDDEN,
         ));
     }
-    let Some(user) =
+    let throttle = &state.login_throttle;
+    if let Some(wait) = throttle.wait(&form.login, ip) {
+        state.metrics.rejected("login", "throttled");
+        tracing::warn!(login = %leadgate_http::truncated(form.login.trim()), "login refused: too many failures");
+        let secs = leadgate_http::limit::retry_after_secs(wait);
+        let mut resp = login_form(
+            &state,
+            &next,
+            Some(&format!(
+                "Слишком много неудачных попыток входа. Попробуйте снова через {secs} с."
+            )),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(v) = secs.to_string().parse() {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+    let authenticated = {
+        // Each hash holds ~19 MiB and a core for tens of milliseconds.
+        let _permit = throttle
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| PageError::Internal(e.to_string()))?;
         leadgate_core::users::authenticate(&state.store, &form.login, &form.password).await?
-    else {
-        tracing::warn!(login = %form.login.trim(), "login refused");
+    };
+    let Some(user) = authenticated else {
+        throttle.failed(&form.login, ip);
+        state.metrics.rejected("login", "bad_credentials");
+        tracing::warn!(login = %leadgate_http::truncated(form.login.trim()), "login refused");
         return Ok(login_form(
             &state,
             &next,
@@ -130,6 +166,7 @@ async fn login(
             StatusCode::UNAUTHORIZED,
         ));
     };
+    throttle.succeeded(&form.login);
     let session_cookie = session::start_session(&state.store, &state.web, user.id).await?;
     let clear_login = set_cookie(&state.web, LOGIN_COOKIE, "", "/ui/login", "Strict", 0);
     tracing::info!(login = %user.login, "logged in");

@@ -24,6 +24,7 @@ mod review;
 pub mod session;
 mod webhooks;
 mod today;
+pub mod throttle;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -16,6 +16,17 @@ use leadgate_store::{now_ms, StorageError, Store};
 
 pub const SESSION_COOKIE: &str = "lg_session";
 
+/// A cookie's name as sent: with `__Host-` when secure, which makes the
+/// browser refuse it unless it came over HTTPS for this host and path `/`, so
+/// neither a sibling subdomain nor plain http can plant or overwrite it.
+pub fn cookie_name(web: &WebSettings, name: &str) -> String {
+    if web.secure_cookies {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The logged-in person behind a page request.
 #[derive(Debug, Clone)]
 pub struct WebUser {
@@ -76,6 +87,8 @@ pub fn set_cookie(
     same_site: &str,
     max_age: i64,
 ) -> String {
+    let name = cookie_name(web, name);
+    let path = if web.secure_cookies { "/" } else { path };
     format!(
         "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if web.secure_cookies { "; Secure" } else { "" }
@@ -119,11 +132,12 @@ pub async fn current_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<WebUser>, StorageError> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(headers, &cookie_name(&state.web, SESSION_COOKIE)) else {
         return Ok(None);
     };
     let hash = token_digest(token);
-    let Some(s) = state.store.session_user(&hash).await? else {
+    let idle_ms = i64::from(state.web.session_idle_minutes.max(1)) * 60_000;
+    let Some(s) = state.store.session_user(&hash, idle_ms).await? else {
         return Ok(None);
     };
     let overdue_tasks = match s.role {

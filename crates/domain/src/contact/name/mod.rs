@@ -1093,3 +1093,47 @@ mod tests {
         );
     }
 }
+
+/// Whether text typed into a "name" field may be put into a mail that greets
+/// the person: letters, spaces and hyphens only, at most 60 characters. Links,
+/// digits and punctuation (what an advert sent through our form would need)
+/// are never mailed back out.
+pub fn looks_like_a_name(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && text.chars().count() <= 60
+        && text.chars().any(char::is_alphabetic)
+        && text
+            .chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-')
+}
+
+#[cfg(test)]
+mod greeting_tests {
+    use super::looks_like_a_name;
+
+    #[test]
+    fn only_names_are_greeted() {
+        for name in [
+            "Анна",
+            "Анна-Мария Петрова",
+            "  Ivan Petrov ",
+            "Жанна д-Арк",
+        ] {
+            assert!(looks_like_a_name(name), "{name}");
+        }
+        for text in [
+            "",
+            "   ",
+            "---",
+            "Win a prize at http://spam.example",
+            "Иван, позвоните 89123456789",
+            "Ivan.Petrov",
+            "<b>Ivan</b>",
+            &"а".repeat(61),
+        ] {
+            assert!(!looks_like_a_name(text), "{text}");
+        }
+        assert!(looks_like_a_name(&"а".repeat(60)));
+    }
+}
