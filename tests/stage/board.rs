@@ -137,7 +137,7 @@ async fn a_manager_moves_a_card_through_a_transition_in_chromium() {
         .await
         .contains(&format!("id=\"interest-{id}\"")));
     browser.goto(&app.url(&format!("/ui/interests/{id}"))).await;
-    assert!(browser.source().await.contains("Недостаточно прав"));
+    assert!(browser.source().await.contains("Не найдено"));
 
     // The head sees the department's cards.
     browser.goto(&app.url("/ui/board")).await;

@@ -16,6 +16,7 @@ mod flow;
 mod lost;
 mod overdue;
 mod roles;
+mod scoping;
 
 use chrono::{DateTime, Duration, Utc};
 use leadgate::settings::{ApiToken, Role, Secret, Settings};

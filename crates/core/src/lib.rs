@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod review;
+pub mod scope;
 pub mod settings;
 pub mod stage;
 pub mod users;

@@ -94,6 +94,28 @@ impl ApiCaller {
         }
     }
 
+    /// The login the caller acts as: a personal token's user, or a
+    /// configured token whose name is the login.
+    pub fn acting_login(&self) -> &str {
+        self.login.as_deref().unwrap_or(&self.name)
+    }
+
+    /// What the caller may read of clients and appeals.
+    pub async fn visibility(
+        &self,
+        store: &leadgate_store::Store,
+        settings: &leadgate_core::settings::CoreSettings,
+    ) -> Result<leadgate_core::scope::Visibility, ApiError> {
+        Ok(leadgate_core::scope::Visibility::of(
+            store,
+            settings,
+            self.acting_login(),
+            self.role,
+            self.department.as_deref(),
+        )
+        .await?)
+    }
+
     pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
         if self.role == Role::Admin || allowed.contains(&self.role) {
             Ok(())

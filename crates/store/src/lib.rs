@@ -18,6 +18,7 @@ mod merges;
 mod messengers;
 mod prefetch;
 mod review;
+mod scope;
 mod sessions;
 mod settings;
 mod stage;

@@ -19,7 +19,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/clients/{id}", get(get_client))
 }
 
-/// A client with its contact persons and every contact point.
+/// A client with its contact persons and every contact point. A manager
+/// reads the clients of their own interests, a head the department's; any
+/// other id is a 404.
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients",
     params(("id" = i64, Path)),
     responses((status = 200, body = Client), (status = 404, body = Problem, content_type = "application/problem+json")),
@@ -30,6 +32,10 @@ pub async fn get_client(
     PathId(id): PathId,
 ) -> Result<Json<Client>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    if !visibility.client(&state.store, id).await? {
+        return Err(ApiError::NotFound("client"));
+    }
     state
         .store
         .client(id)
@@ -46,7 +52,8 @@ pub struct ClientLookup {
     pub email: Option<String>,
 }
 
-/// Clients that have this phone or email (normalised before the lookup).
+/// Clients that have this phone or email (normalised before the lookup),
+/// among those the caller may read.
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients",
     params(ClientLookup),
     responses((status = 200, body = Vec<Client>), (status = 422, body = Problem, content_type = "application/problem+json")),
@@ -80,5 +87,7 @@ pub async fn find_clients(
         .into_iter()
         .filter(|k| matches!(k.kind, ContactKind::Phone | ContactKind::Email))
         .collect();
-    Ok(Json(state.store.clients_with_points(&keys).await?))
+    let found = state.store.clients_with_points(&keys).await?;
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    Ok(Json(visibility.clients(&state.store, found).await?))
 }

@@ -146,7 +146,9 @@ pub struct AuditList {
     pub items: Vec<AuditEntry>,
 }
 
-/// Audited changes, newest first: who, when, what, before and after.
+/// Audited changes, newest first: who, when, what, before and after. A head
+/// sees the entries that touched a client, appeal or interest of the
+/// department; operators and admins see all.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "review",
     params(AuditQuery),
     responses((status = 200, body = AuditList),
@@ -179,9 +181,25 @@ pub async fn get_audit(
             ))
         }
     };
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    // A record outside the scope has no history to show: 404, as for the record itself.
+    if let (Some(entity), Some(id)) = (q.entity.as_deref(), q.id) {
+        let visible = match entity {
+            "client" => visibility.client(&state.store, id).await?,
+            "appeal" => visibility.appeal(&state.store, id).await?,
+            "interest" => match state.store.interest_responsible(id).await? {
+                Some(responsible) => visibility.interest(responsible.as_deref()),
+                None => true,
+            },
+            _ => true,
+        };
+        if !visible {
+            return Err(ApiError::NotFound("record"));
+        }
+    }
     let items = state
         .store
-        .audit_entries(q.entity.as_deref(), q.id, limit)
+        .audit_entries(q.entity.as_deref(), q.id, visibility.audit_scope(), limit)
         .await?;
     Ok(Json(AuditList { items }))
 }
