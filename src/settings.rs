@@ -21,7 +21,7 @@ use leadgate_domain::scenario::{ScenarioSet, WorkCalendar};
 pub use leadgate_http::settings::{ApiSettings, ApiToken, ServerSettings};
 pub use leadgate_sources::SourcesSettings;
 pub use leadgate_store::{DatabaseSettings, SqliteSync};
-pub use leadgate_web::settings::WebSettings;
+pub use leadgate_web::settings::{OperationsSettings, WebSettings};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +84,8 @@ pub struct Settings {
     /// Working days, hours and time zone for due dates and health colours.
     pub calendar: WorkCalendar,
     pub pbx: PbxSettings,
+    /// `[operations]`: the token for `/metrics` and `/readyz` details.
+    pub operations: OperationsSettings,
 }
 
 impl Settings {
@@ -238,6 +240,7 @@ pub fn load_from_str(
     let scenarios = scenario_section(&mut table, &mut problems);
     let calendar = section::<WorkCalendar>(&mut table, "calendar", &mut problems);
     let pbx = pbx_section(&mut table, &mut problems);
+    let operations = section::<OperationsSettings>(&mut table, "operations", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -264,6 +267,7 @@ pub fn load_from_str(
         scenarios,
         calendar,
         pbx,
+        operations,
     };
     check(&settings, &mut problems);
     problems.extend(settings.pbx.check(&settings.managers));
