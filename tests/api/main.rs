@@ -8,3 +8,4 @@ mod config;
 mod forms;
 mod operations;
 mod pipeline;
+mod security;
