@@ -154,6 +154,7 @@ impl utoipa::Modify for ProblemResponses {
                 )
                 .build()
         };
+        let mut closed = Vec::new();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/api/v1/");
             let hook = path.starts_with("/hooks/");
@@ -188,8 +189,37 @@ impl utoipa::Modify for ProblemResponses {
                         .entry(code.to_owned())
                         .or_insert_with(|| problem(reason).into());
                 }
+                if let Some(body) = &operation.request_body {
+                    for content in body.content.values() {
+                        if let Some(utoipa::openapi::RefOr::Ref(r)) = &content.schema {
+                            if let Some(name) = r.ref_location.rsplit('/').next() {
+                                closed.push(name.to_owned());
+                            }
+                        }
+                    }
+                }
             }
         }
+        // Request bodies refuse unknown fields (`deny_unknown_fields`): say so.
+        if let Some(components) = openapi.components.as_mut() {
+            for name in closed {
+                if let Some(schema) = components.schemas.get_mut(&name) {
+                    close(schema);
+                }
+            }
+        }
+    }
+}
+
+fn close(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    use utoipa::openapi::RefOr;
+    match schema {
+        RefOr::T(Schema::Object(object)) => {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().for_each(close),
+        _ => {}
     }
 }
 

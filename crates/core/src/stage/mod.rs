@@ -674,16 +674,18 @@ impl Stage {
         if title.is_empty() {
             return Err(StageError::refused("title", "title must not be empty"));
         }
-        if due < Utc::now() {
-            return Err(StageError::refused("due", "due is in the past"));
-        }
         let mut tx = self.store.begin_write().await?;
         let interest = self
             .store
             .lock_interest(tx.conn(), interest_id)
             .await?
             .ok_or(StageError::NotFound("interest"))?;
+        // Existence and scope first: an id the caller may not see answers
+        // 404 whatever the body says.
         self.check_visible(actor, &interest)?;
+        if due < Utc::now() {
+            return Err(StageError::refused("due", "due is in the past"));
+        }
         if interest.status.is_finished() {
             return Err(StageError::refused(
                 "status",
@@ -946,6 +948,13 @@ impl Stage {
         subject: Option<&str>,
         result: Option<&str>,
     ) -> Result<i64, StageError> {
+        let mut tx = self.store.begin_write().await?;
+        let interest = self
+            .store
+            .lock_interest(tx.conn(), interest_id)
+            .await?
+            .ok_or(StageError::NotFound("interest"))?;
+        self.check_visible(actor, &interest)?;
         let now = Utc::now();
         match (planned_at, done_at) {
             (Some(_), Some(_)) | (None, None) => {
@@ -975,13 +984,6 @@ impl Stage {
                 "a recorded interaction needs its result",
             ));
         }
-        let mut tx = self.store.begin_write().await?;
-        let interest = self
-            .store
-            .lock_interest(tx.conn(), interest_id)
-            .await?
-            .ok_or(StageError::NotFound("interest"))?;
-        self.check_visible(actor, &interest)?;
         let id = match (planned_at, done_at) {
             (Some(at), _) => {
                 if interest.status.is_finished() {

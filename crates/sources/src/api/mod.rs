@@ -43,7 +43,9 @@ const MAX_KEY_LEN: usize = 256;
 pub struct AppealRequest {
     /// Which system sent it; with `external_id`, the idempotency key. Stored
     /// as `api:<source>`: the API's keys never collide with a channel's.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub source: String,
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub external_id: String,
     #[serde(default)]
     pub received_at: Option<DateTime<Utc>>,
@@ -69,10 +71,10 @@ pub(crate) fn check_key(field: &str, value: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::unprocessable(field, "must not be empty"));
     }
-    if value.len() > MAX_KEY_LEN {
+    if value.chars().count() > MAX_KEY_LEN {
         return Err(ApiError::unprocessable(
             field,
-            format!("must be at most {MAX_KEY_LEN} bytes"),
+            format!("must be at most {MAX_KEY_LEN} characters"),
         ));
     }
     Ok(())

@@ -45,6 +45,7 @@ pub async fn get_client(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ClientLookup {
     /// Any spelling of a phone number.
@@ -70,8 +71,10 @@ pub async fn find_clients(
         emails: q.email.iter().cloned().collect(),
         ..ContactCard::default()
     };
+    // Without a phone and an email nothing matches (both are optional
+    // filters, so this is an answer, not an error).
     if card.phones.is_empty() && card.emails.is_empty() {
-        return Err(ApiError::unprocessable("phone", "give phone or email"));
+        return Ok(Json(Vec::new()));
     }
     let normalized = card.normalize(state.core.region());
     if let Some(bad) = normalized.rejected.first() {

@@ -27,9 +27,11 @@ pub fn routes() -> Router<AppState> {
 const REVIEWERS: &[Role] = &[Role::Operator];
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// At most this many items (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -129,13 +131,16 @@ pub async fn post_merge_undo(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `review_item`, `appeal`, `client`, `interest` or `merge`.
+    #[param(pattern = "^(review_item|appeal|client|interest|merge)$")]
     pub entity: Option<String>,
     /// With `entity`: that one record's history.
     pub id: Option<i64>,
     /// At most this many entries, newest first (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
