@@ -21,7 +21,7 @@ use leadgate_domain::scenario::{ScenarioSet, WorkCalendar};
 pub use leadgate_http::settings::{ApiSettings, ApiToken, LimitSettings, ServerSettings};
 pub use leadgate_sources::SourcesSettings;
 pub use leadgate_store::{DatabaseSettings, SqliteSync};
-pub use leadgate_web::settings::WebSettings;
+pub use leadgate_web::settings::{OperationsSettings, WebSettings};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +89,8 @@ pub struct Settings {
     pub events: EventSettings,
     /// `[limits]`: rate limits, length caps, login throttling.
     pub limits: LimitSettings,
+    /// `[operations]`: the token for `/metrics` and `/readyz` details.
+    pub operations: OperationsSettings,
 }
 
 impl Settings {
@@ -251,6 +253,7 @@ pub fn load_from_str(
     let webhooks = section::<Vec<WebhookSettings>>(&mut table, "webhooks", &mut problems);
     let events = section::<EventSettings>(&mut table, "events", &mut problems);
     let limits = section::<LimitSettings>(&mut table, "limits", &mut problems);
+    let operations = section::<OperationsSettings>(&mut table, "operations", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -280,6 +283,7 @@ pub fn load_from_str(
         webhooks,
         events,
         limits,
+        operations,
     };
     check(&settings, &mut problems);
     problems.extend(leadgate_sources::webhooks::settings::check(

@@ -138,6 +138,7 @@ impl Application {
         let state = AppState {
             core: services.core,
             web: Arc::new(settings.web.clone()),
+            operations: Arc::new(settings.operations.clone()),
             body_limit: settings.server.body_limit_bytes,
             api_tokens: Arc::new(settings.api.tokens.clone()),
             store: store.clone(),

@@ -148,7 +148,7 @@ async fn sql_and_html_are_stored_verbatim() {
     let processed = app.processed_appeal(id).await;
     assert_eq!(processed["contact"]["name"], evil);
     assert_eq!(processed["text"], evil);
-    assert_eq!(processed["source"], evil);
+    assert_eq!(processed["source"], format!("api:{evil}"));
     let (_, client) = app
         .get_json(&format!("/api/v1/clients/{}", processed["client_id"]))
         .await;

@@ -11,3 +11,4 @@ mod forms;
 mod operations;
 mod package;
 mod pipeline;
+mod security;

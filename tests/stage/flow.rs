@@ -449,9 +449,11 @@ async fn interactions_and_tasks_by_hand() {
     );
 
     let tasks = format!("/api/v1/interests/{id}/tasks");
+    // The head hands a task to another manager of the department (a
+    // manager assigns only to themselves: tests/stage/scoping.rs).
     let (status, created) = post(
         &app,
-        IVANOVA,
+        crate::SMIRNOVA,
         &tasks,
         json!({"title": "Подготовить образцы", "due": in_days(3), "assignee": "user:petrov"}),
     )

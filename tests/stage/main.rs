@@ -23,6 +23,7 @@ mod overdue;
 mod reports;
 mod roles;
 mod sales;
+mod scoping;
 
 use chrono::{DateTime, Duration, Utc};
 use leadgate::settings::{ApiToken, Role, Secret, Settings};

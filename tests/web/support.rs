@@ -26,7 +26,8 @@ pub async fn spawn_web_app_with(
         for (name, token, role) in [
             ("operator", OPERATOR_TOKEN, Role::Operator),
             ("manager", MANAGER_TOKEN, Role::Manager),
-            ("head", HEAD_TOKEN, Role::Head),
+            // A head reads what their department does: the shipped head of sales.
+            ("smirnova", HEAD_TOKEN, Role::Head),
         ] {
             s.api.tokens.push(ApiToken {
                 name: name.into(),

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod reports;
 pub mod review;
+pub mod scope;
 pub mod settings;
 pub mod stage;
 pub mod users;

@@ -469,21 +469,10 @@ pub async fn merge(
     from: i64,
     actor: &str,
 ) -> Result<MergeOutcome, ReviewError> {
-    if into == from {
-        return Err(ReviewError::Invalid {
-            field: "from",
-            detail: "a client cannot be merged into itself".into(),
-        });
-    }
     let mut tx = store.begin_write().await?;
-    for (field, id) in [("into", into), ("from", from)] {
+    for id in [into, from] {
         match store.client_merged_into(tx.conn(), id).await? {
-            None => {
-                return Err(ReviewError::Invalid {
-                    field,
-                    detail: format!("no client {id}"),
-                })
-            }
+            None => return Err(ReviewError::NotFound("client")),
             Some(Some(other)) => {
                 return Err(ReviewError::Conflict(format!(
                     "client {id} is already merged into client {other}"
@@ -491,6 +480,12 @@ pub async fn merge(
             }
             Some(None) => {}
         }
+    }
+    if into == from {
+        return Err(ReviewError::Invalid {
+            field: "from",
+            detail: "a client cannot be merged into itself".into(),
+        });
     }
     let before = json!({
         "into": store.client_snapshot(tx.conn(), into).await?,

@@ -363,6 +363,50 @@ impl Appeal {
     }
 }
 
+/// Attributes that leadgate's own channels set and later steps act on: who
+/// owns a personal mailbox (routing), whether a mail may be answered, the
+/// thread ids, the mailbox position, the PBX call. Input from outside (the
+/// API, forms) must not carry them, or a caller could route an appeal to any
+/// manager or make leadgate mail anybody.
+pub const INTERNAL_ATTRIBUTES: &[&str] = &[
+    "mail_owner",
+    "mail_auto_answer",
+    "mail_kind",
+    "message_id",
+    "in_reply_to",
+    "mailbox",
+    "folder",
+    "uid",
+    "uid_validity",
+    "form_fields",
+    "pbx_provider",
+    "pbx_account",
+    "call_id",
+];
+
+/// Removes [`INTERNAL_ATTRIBUTES`] from outside input; returns the keys it
+/// removed, for the log.
+pub fn strip_internal_attributes(
+    attributes: &mut serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    attributes.retain(|key, _| {
+        let internal = INTERNAL_ATTRIBUTES
+            .iter()
+            .any(|reserved| key.trim().eq_ignore_ascii_case(reserved));
+        if internal {
+            removed.push(key.clone());
+        }
+        !internal
+    });
+    removed
+}
+
+/// The source an API caller names is stored under this prefix, so that the
+/// API's idempotency keys `(source, external_id)` live in their own namespace
+/// and a caller cannot claim a key a form, mailbox, bot or PBX will use.
+pub const API_SOURCE_PREFIX: &str = "api:";
+
 /// A stored appeal.
 #[derive(Debug, Clone)]
 pub struct Appeal {
@@ -740,6 +784,18 @@ mod tests {
                 (ContactKind::TelegramUsername, "ivan_petrov".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn internal_attributes_are_stripped_whatever_their_case() {
+        let mut attributes = serde_json::Map::new();
+        for key in ["mail_owner", "Mail_Auto_Answer", "message_id", "utm_source"] {
+            attributes.insert(key.into(), serde_json::json!("x"));
+        }
+        let mut removed = strip_internal_attributes(&mut attributes);
+        removed.sort();
+        assert_eq!(removed, ["Mail_Auto_Answer", "mail_owner", "message_id"]);
+        assert_eq!(attributes.keys().collect::<Vec<_>>(), ["utm_source"]);
     }
 
     #[test]

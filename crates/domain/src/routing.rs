@@ -57,9 +57,17 @@ impl Router {
             .flatten()
             .collect::<Vec<_>>()
             .join("\n");
+        // Rules name an API source as its caller does (`crm`), not as stored.
+        let source = match appeal.channel {
+            crate::appeal::Channel::Api => appeal
+                .source
+                .strip_prefix(crate::appeal::API_SOURCE_PREFIX)
+                .unwrap_or(&appeal.source),
+            _ => &appeal.source,
+        };
         AppealFacts {
             channel: appeal.channel.as_str().to_string(),
-            source: Some(appeal.source.clone()),
+            source: Some(source.to_string()),
             form,
             text,
         }

@@ -48,6 +48,50 @@ impl<S: HttpState, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let cleaned = without_nul_escapes(bytes);
     let bytes: &[u8] = cleaned.as_deref().unwrap_or(bytes);
+    // JSON does not tell `5` from `5.0` (JSON Schema's `integer` accepts
+    // both), and some senders write the latter: whole numbers are read as
+    // integers. Anything that does not parse is reported by the typed pass.
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if whole_floats_to_integers(&mut value) {
+            if let Ok(bytes) = serde_json::to_vec(&value) {
+                return typed(&bytes);
+            }
+        }
+    }
+    typed(bytes)
+}
+
+/// Rewrites floats without a fraction (and exactly representable) as
+/// integers; true when it changed anything.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                *value = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= whole_floats_to_integers(item);
+            }
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for item in map.values_mut() {
+                changed |= whole_floats_to_integers(item);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -135,6 +179,28 @@ impl ApiCaller {
             Some(login) => login.clone(),
             None => format!("token:{}", self.name),
         }
+    }
+
+    /// The login the caller acts as: a personal token's user, or a
+    /// configured token whose name is the login.
+    pub fn acting_login(&self) -> &str {
+        self.login.as_deref().unwrap_or(&self.name)
+    }
+
+    /// What the caller may read of clients and appeals.
+    pub async fn visibility(
+        &self,
+        store: &leadgate_store::Store,
+        settings: &leadgate_core::settings::CoreSettings,
+    ) -> Result<leadgate_core::scope::Visibility, ApiError> {
+        Ok(leadgate_core::scope::Visibility::of(
+            store,
+            settings,
+            self.acting_login(),
+            self.role,
+            self.department.as_deref(),
+        )
+        .await?)
     }
 
     pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {

@@ -72,48 +72,61 @@ impl Store {
         Ok(id)
     }
 
-    /// Newest first; filtered by a record (`entity` and optionally its id).
+    /// Newest first; filtered by a record (`entity` and optionally its id),
+    /// and, with `scope`, to entries that touched a record in the scope of
+    /// those responsible logins.
     pub async fn audit_entries(
         &self,
         entity: Option<&str>,
         entity_id: Option<i64>,
+        scope: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
         const COLUMNS: &str =
             "a.id, a.at, a.actor, a.action, a.entity, a.entity_id, a.before_json, a.after_json";
-        let rows = match (entity, entity_id) {
-            (Some(entity), Some(id)) => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM audit_log a WHERE a.id IN \
-                     (SELECT audit_id FROM audit_subjects WHERE entity = $1 AND entity_id = $2) \
-                     ORDER BY a.id DESC LIMIT $3"
-                ))
-                .bind(entity)
-                .bind(id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
+        if scope.is_some_and(|logins| logins.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let mut conditions = Vec::new();
+        let mut next = 1;
+        match (entity, entity_id) {
+            (Some(_), Some(_)) => {
+                conditions.push(
+                    "a.id IN (SELECT audit_id FROM audit_subjects WHERE entity = $1 AND entity_id = $2)"
+                        .to_owned(),
+                );
+                next = 3;
             }
-            (Some(entity), None) => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM audit_log a WHERE a.id IN \
-                     (SELECT audit_id FROM audit_subjects WHERE entity = $1) \
-                     ORDER BY a.id DESC LIMIT $2"
-                ))
-                .bind(entity)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
+            (Some(_), None) => {
+                conditions.push(
+                    "a.id IN (SELECT audit_id FROM audit_subjects WHERE entity = $1)".to_owned(),
+                );
+                next = 2;
             }
-            _ => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM audit_log a ORDER BY a.id DESC LIMIT $1"
-                ))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            _ => {}
+        }
+        if let Some(logins) = scope {
+            conditions.push(Store::audit_in_scope(next, logins.len()));
+            next += logins.len();
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
         };
+        let sql =
+            format!("SELECT {COLUMNS} FROM audit_log a {filter} ORDER BY a.id DESC LIMIT ${next}");
+        let mut query = sqlx::query(&sql);
+        if let Some(entity) = entity {
+            query = query.bind(entity);
+            if let Some(id) = entity_id {
+                query = query.bind(id);
+            }
+        }
+        for login in scope.unwrap_or_default() {
+            query = query.bind(login);
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
         let json = |row: &sqlx::any::AnyRow, col: &str| -> Result<serde_json::Value> {
             let text: Option<String> = row.try_get(col)?;
             text.map(|t| serde_json::from_str(&t))

@@ -22,6 +22,7 @@ mod prefetch;
 mod reports;
 mod review;
 mod sales;
+mod scope;
 mod sessions;
 mod settings;
 mod stage;

@@ -31,6 +31,8 @@ use crate::settings::WebSettings;
 pub struct AppState {
     pub core: Arc<CoreSettings>,
     pub web: Arc<WebSettings>,
+    /// Who may read `/metrics` and `/readyz` details.
+    pub operations: Arc<settings::OperationsSettings>,
     pub body_limit: usize,
     pub api_tokens: Arc<Vec<ApiToken>>,
     pub store: Store,
@@ -116,8 +118,9 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
     app.layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(
             |req: &axum::http::Request<axum::body::Body>| {
-                // The path only: query strings may carry phones and emails.
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                // The path only: query strings may carry phones and emails;
+                // and path segments that carry a secret are blanked.
+                tracing::info_span!("http", method = %req.method(), path = %redacted_path(req.uri().path()))
             },
         ))
         .fallback(|| async { error::ApiError::NotFound("route") })
@@ -157,7 +160,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         reports::get_report,
     ),
     components(schemas(error::Problem, leadgate_domain::event::EventType)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 pub struct ApiDoc;
 
@@ -174,6 +177,139 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Every refusal an endpoint can give, documented as a problem document: the
+/// extractors and the error type answer the same codes everywhere (a bad id or
+/// query 400, no token 401, a role 403, an unknown or out-of-scope id 404, a
+/// large body 413, a wrong content type 415, a bad field 422, an overloaded
+/// database 503), so they are added to each operation that does not name them.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |reason: &str| {
+            ResponseBuilder::new()
+                .description(reason)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let mut closed = Vec::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/v1/");
+            let hook = path.starts_with("/hooks/");
+            if !api && !hook {
+                continue;
+            }
+            for (operation, takes_body) in [(&mut item.get, false), (&mut item.post, true)] {
+                let Some(operation) = operation else { continue };
+                let mut codes: Vec<(&str, &str)> = vec![
+                    ("400", "Malformed request: a path id, query or body that does not parse; `field` names it"),
+                    ("404", "No such record, or one outside the caller's scope"),
+                    ("422", "A field is invalid; `field` names it"),
+                    ("503", "Temporarily unavailable (database busy)"),
+                ];
+                if api {
+                    codes.push(("401", "Missing or wrong token"));
+                    codes.push(("403", "The caller's role may not do this"));
+                }
+                if hook {
+                    codes.push(("401", "Wrong or missing signature, secret or token"));
+                    codes.push(("405", "Method not allowed for this provider"));
+                    codes.push(("429", "Too many requests from this address"));
+                }
+                if takes_body || hook {
+                    codes.push(("413", "The body is larger than server.body_limit_bytes"));
+                    codes.push(("415", "Unsupported content type"));
+                }
+                for (code, reason) in codes {
+                    operation
+                        .responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| problem(reason).into());
+                }
+                if let Some(body) = &operation.request_body {
+                    for content in body.content.values() {
+                        if let Some(utoipa::openapi::RefOr::Ref(r)) = &content.schema {
+                            if let Some(name) = r.ref_location.rsplit('/').next() {
+                                closed.push(name.to_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Request bodies refuse unknown fields (`deny_unknown_fields`): say so.
+        if let Some(components) = openapi.components.as_mut() {
+            for name in closed {
+                if let Some(schema) = components.schemas.get_mut(&name) {
+                    close(schema);
+                }
+            }
+        }
+    }
+}
+
+fn close(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    use utoipa::openapi::RefOr;
+    match schema {
+        RefOr::T(Schema::Object(object)) => {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().for_each(close),
+        _ => {}
+    }
+}
+
 async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
+}
+
+/// The request path as logged. A generic PBX may carry its shared token in
+/// the path (`/hooks/pbx/generic/<account>/<token>`): the tail after a
+/// generic account is never logged. (Mango's tails, `events/call`, name the
+/// event and stay.)
+pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = path.strip_prefix("/hooks/pbx/") else {
+        return std::borrow::Cow::Borrowed(path);
+    };
+    let mut parts = rest.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(provider @ "generic"), Some(account), Some(tail)) if !tail.is_empty() => {
+            std::borrow::Cow::Owned(format!("/hooks/pbx/{provider}/{account}/<redacted>"))
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn a_token_in_a_pbx_path_is_not_logged() {
+        assert_eq!(
+            redacted_path("/hooks/pbx/generic/zammad/s3cr3t-token"),
+            "/hooks/pbx/generic/zammad/<redacted>"
+        );
+        assert_eq!(
+            redacted_path("/hooks/pbx/generic/zammad/a/b"),
+            "/hooks/pbx/generic/zammad/<redacted>"
+        );
+        for kept in [
+            "/hooks/pbx/mango/main/events/call",
+            "/hooks/pbx/zadarma/main",
+            "/hooks/pbx/zadarma/main/",
+            "/hooks/forms/site",
+            "/api/v1/clients/5",
+        ] {
+            assert_eq!(redacted_path(kept), kept);
+        }
+    }
 }

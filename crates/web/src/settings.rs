@@ -38,3 +38,15 @@ impl Default for WebSettings {
         }
     }
 }
+
+/// `[operations]`: who may read `/metrics` and the details of `/readyz`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperationsSettings {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`
+    /// (Prometheus: `authorization: {credentials: ...}`), and only callers
+    /// with it (or an admin API token) see `/readyz` details with their
+    /// error text. Without it `/metrics` is open (bind `server.listen` to
+    /// localhost or firewall it) and `/readyz` details still show states only.
+    pub token: Option<leadgate_domain::config::Secret>,
+}

@@ -23,6 +23,7 @@ use leadgate_domain::scenario::{
 };
 use leadgate_store::{InterestFacts, NewFeedEntry, NewTask, StorageError, Store, StoredEvent};
 
+pub use crate::scope::Scope;
 pub use sweeper::spawn_sweeper;
 
 /// Who acts, and which responsibles' interests they may see and change.
@@ -31,25 +32,6 @@ pub struct Actor {
     pub login: String,
     pub role: Role,
     pub scope: Scope,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Administrators.
-    All,
-    /// A manager: their own login; a head: everybody in their department.
-    Responsibles(Vec<String>),
-}
-
-impl Scope {
-    pub fn covers(&self, responsible: Option<&str>) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Responsibles(logins) => {
-                responsible.is_some_and(|login| logins.iter().any(|l| l == login))
-            }
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,14 +128,35 @@ impl NextStepRequest {
                 due,
                 assignee: match assignee.as_deref() {
                     None | Some("") => Assignee::Responsible,
-                    Some(raw) => Assignee::parse(raw)
-                        .map_err(|message| StageError::refused("next.assignee", message))?,
+                    Some(raw) => {
+                        let assignee = Assignee::parse(raw)
+                            .map_err(|message| StageError::refused("next.assignee", message))?;
+                        if let Assignee::User(login) = &assignee {
+                            check_assignable(actor, login, "next.assignee")?;
+                        }
+                        assignee
+                    }
                 },
             },
             NextStepRequest::Nothing => NextStep::Nothing {
                 chosen_by: actor.login.clone(),
             },
         })
+    }
+}
+
+/// A task goes by name only to someone in the actor's own scope: a manager
+/// assigns to themselves (or to the interest's `responsible` / `head`), a
+/// head within the department. Otherwise anybody could push work, and with
+/// it reminder mails, onto any login.
+fn check_assignable(actor: &Actor, login: &str, field: &'static str) -> Result<(), StageError> {
+    if actor.scope.covers(Some(login)) {
+        Ok(())
+    } else {
+        Err(StageError::refused(
+            field,
+            format!("`{login}` is not among the people you may assign tasks to"),
+        ))
     }
 }
 
@@ -293,23 +296,9 @@ impl Stage {
         role: Role,
         department: Option<&str>,
     ) -> Result<Actor, StageError> {
-        let scope = match role {
-            Role::Admin => Scope::All,
-            Role::Manager => Scope::Responsibles(vec![login.to_owned()]),
-            Role::Head => {
-                let own = department.map(str::to_owned).or_else(|| {
-                    self.settings
-                        .manager(login)
-                        .and_then(|m| m.department.clone())
-                });
-                let mut logins = self.store.department_logins(login, own.as_deref()).await?;
-                if !logins.iter().any(|l| l == login) {
-                    logins.push(login.to_owned());
-                }
-                Scope::Responsibles(logins)
-            }
-            Role::Operator => return Err(StageError::Forbidden),
-        };
+        let scope = Scope::of(&self.store, &self.settings, login, role, department)
+            .await?
+            .ok_or(StageError::Forbidden)?;
         Ok(Actor {
             login: login.to_owned(),
             role,
@@ -397,7 +386,8 @@ impl Stage {
         if head.as_deref() == Some(actor.login.as_str()) {
             return Ok(());
         }
-        Err(StageError::Forbidden)
+        // Out of scope reads as absent: an id's existence is not disclosed.
+        Err(StageError::NotFound("interest"))
     }
 
     /// Decides `command` on the interest and writes the outcome, in one
@@ -745,23 +735,25 @@ impl Stage {
         if title.is_empty() {
             return Err(StageError::refused("title", "title must not be empty"));
         }
-        if due < Utc::now() {
-            return Err(StageError::refused("due", "due is in the past"));
-        }
         let mut tx = self.store.begin_write().await?;
         let interest = self
             .store
             .lock_interest(tx.conn(), interest_id)
             .await?
             .ok_or(StageError::NotFound("interest"))?;
+        // Existence and scope first: an id the caller may not see answers
+        // 404 whatever the body says.
         self.check_visible(actor, &interest)?;
+        if due < Utc::now() {
+            return Err(StageError::refused("due", "due is in the past"));
+        }
         if interest.status.is_finished() {
             return Err(StageError::refused(
                 "status",
                 "the interest is finished and takes no new tasks",
             ));
         }
-        let assignee = self.resolve_assignee(&interest, assignee, "assignee")?;
+        let assignee = self.resolve_assignee(actor, &interest, assignee, "assignee")?;
         let task_id = self
             .store
             .add_task(
@@ -797,6 +789,7 @@ impl Stage {
 
     fn resolve_assignee(
         &self,
+        actor: &Actor,
         interest: &Interest,
         raw: Option<&str>,
         field: &'static str,
@@ -811,7 +804,10 @@ impl Stage {
         let login = match assignee {
             Assignee::Responsible => responsible,
             Assignee::Head => self.router.head_of(&responsible).unwrap_or_default(),
-            Assignee::User(login) => login,
+            Assignee::User(login) => {
+                check_assignable(actor, &login, field)?;
+                login
+            }
         };
         if login.is_empty() {
             return Err(StageError::refused(
@@ -843,7 +839,8 @@ impl Stage {
             .await?
             .ok_or(StageError::NotFound("interest"))?;
         if task.assignee.as_deref() != Some(actor.login.as_str()) {
-            self.check_visible(actor, &interest)?;
+            self.check_visible(actor, &interest)
+                .map_err(|_| StageError::NotFound("task"))?;
         }
         if !self
             .store
@@ -906,7 +903,7 @@ impl Stage {
                     ));
                 }
                 let assignee =
-                    self.resolve_assignee(&interest, assignee.as_deref(), "next.assignee")?;
+                    self.resolve_assignee(actor, &interest, assignee.as_deref(), "next.assignee")?;
                 self.store
                     .add_task(
                         tx.conn(),
@@ -1026,6 +1023,13 @@ impl Stage {
         subject: Option<&str>,
         result: Option<&str>,
     ) -> Result<i64, StageError> {
+        let mut tx = self.store.begin_write().await?;
+        let interest = self
+            .store
+            .lock_interest(tx.conn(), interest_id)
+            .await?
+            .ok_or(StageError::NotFound("interest"))?;
+        self.check_visible(actor, &interest)?;
         let now = Utc::now();
         match (planned_at, done_at) {
             (Some(_), Some(_)) | (None, None) => {
@@ -1055,13 +1059,6 @@ impl Stage {
                 "a recorded interaction needs its result",
             ));
         }
-        let mut tx = self.store.begin_write().await?;
-        let interest = self
-            .store
-            .lock_interest(tx.conn(), interest_id)
-            .await?
-            .ok_or(StageError::NotFound("interest"))?;
-        self.check_visible(actor, &interest)?;
         let id = match (planned_at, done_at) {
             (Some(at), _) => {
                 if interest.status.is_finished() {

@@ -280,7 +280,7 @@ impl CallRecord {
                 if let (Some(end), Some(talk)) = (ev.at, ev.talk_secs.filter(|t| *t > 0)) {
                     min_time(
                         &mut self.answered_at,
-                        Some(end - Duration::seconds(i64::from(talk))),
+                        end.checked_sub_signed(Duration::seconds(i64::from(talk))),
                     );
                 }
             }
@@ -292,7 +292,7 @@ impl CallRecord {
             if let (Some(start), Some(d)) = (ev.call_started_at, ev.duration_secs) {
                 max_time(
                     &mut self.ended_at,
-                    Some(start + Duration::seconds(i64::from(d))),
+                    start.checked_add_signed(Duration::seconds(i64::from(d))),
                 );
             }
         }
@@ -598,6 +598,56 @@ mod tests {
             recording_url: None,
             recording_id: None,
             raw: Value::Null,
+        }
+    }
+
+    /// Provider times at the edges of representable time, with the longest
+    /// durations, in every kind and order: folding must never panic (a
+    /// panic would take the webhook's task down with it).
+    #[test]
+    fn hostile_times_fold_without_panicking() {
+        let edges = [
+            Some(DateTime::<Utc>::MAX_UTC),
+            Some(DateTime::<Utc>::MIN_UTC),
+            Utc.timestamp_opt(0, 0).single(),
+            t(0),
+            None,
+        ];
+        let kinds = [
+            EventKind::Ringing,
+            EventKind::Outgoing,
+            EventKind::Answered,
+            EventKind::Hold,
+            EventKind::Ended,
+            EventKind::Missed,
+            EventKind::Summary,
+            EventKind::Recording,
+        ];
+        let mut n = 0;
+        for at in edges {
+            for started in edges {
+                for secs in [None, Some(0), Some(1), Some(u32::MAX)] {
+                    let mut rec = CallRecord::new("zadarma", "main", ZCALL);
+                    for kind in kinds {
+                        n += 1;
+                        let mut e =
+                            ev("zadarma", ZCALL, &format!("k{n}"), kind, Direction::Inbound);
+                        e.at = at;
+                        e.call_started_at = started;
+                        e.duration_secs = secs;
+                        e.talk_secs = secs;
+                        e.outcome = Some(Outcome::Answered);
+                        rec.apply(&e);
+                    }
+                    let _ = (
+                        rec.duration(),
+                        rec.talk_duration(),
+                        rec.state(),
+                        rec.outcome(),
+                    );
+                    let _ = (rec.started_at(), rec.answered_at(), rec.ended_at());
+                }
+            }
         }
     }
 

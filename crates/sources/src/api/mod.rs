@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use super::Source;
 use crate::SourceContext;
 use leadgate_domain::appeal::{
-    AppealStatus, AttachmentMeta, Channel, ContactCard, Intent, NewAppeal,
+    strip_internal_attributes, AppealStatus, AttachmentMeta, Channel, ContactCard, Intent,
+    NewAppeal, API_SOURCE_PREFIX,
 };
 pub use leadgate_domain::appeal::{AppealView, DecisionView};
 use leadgate_domain::role::Role;
@@ -40,8 +41,11 @@ const MAX_KEY_LEN: usize = 256;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealRequest {
-    /// Which system or form sent it; with `external_id`, the idempotency key.
+    /// Which system sent it; with `external_id`, the idempotency key. Stored
+    /// as `api:<source>`: the API's keys never collide with a channel's.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub source: String,
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub external_id: String,
     #[serde(default)]
     pub received_at: Option<DateTime<Utc>>,
@@ -67,10 +71,10 @@ pub(crate) fn check_key(field: &str, value: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::unprocessable(field, "must not be empty"));
     }
-    if value.len() > MAX_KEY_LEN {
+    if value.chars().count() > MAX_KEY_LEN {
         return Err(ApiError::unprocessable(
             field,
-            format!("must be at most {MAX_KEY_LEN} bytes"),
+            format!("must be at most {MAX_KEY_LEN} characters"),
         ));
     }
     Ok(())
@@ -109,16 +113,23 @@ pub async fn post_appeal(
         "contact": req.contact, "subject": req.subject, "text": req.text,
         "attachments": req.attachments, "attributes": req.attributes,
     });
+    // The raw payload keeps what was sent; the appeal does not.
+    let mut attributes = req.attributes;
+    let stripped = strip_internal_attributes(&mut attributes);
+    if !stripped.is_empty() {
+        tracing::info!(caller = %caller.name, keys = ?stripped, "internal attributes stripped from an API appeal");
+    }
+
     let appeal = NewAppeal {
         channel: Channel::Api,
-        source: req.source.trim().to_string(),
+        source: format!("{API_SOURCE_PREFIX}{}", req.source.trim()),
         external_id: req.external_id.trim().to_string(),
         received_at: req.received_at.unwrap_or_else(Utc::now),
         contact: req.contact,
         subject: req.subject,
         text: req.text,
         attachments: req.attachments,
-        attributes: req.attributes,
+        attributes,
         raw_payload: raw.to_string(),
         intent: Intent::Lead,
     };
@@ -137,7 +148,9 @@ pub async fn post_appeal(
     ))
 }
 
-/// An appeal with what the pipeline decided.
+/// An appeal with what the pipeline decided. Managers and heads read the
+/// appeals of interests in their scope, operators those the review queue
+/// deals with; any other id is a 404.
 #[utoipa::path(
     get, path = "/api/v1/appeals/{id}", tag = "appeals",
     params(("id" = i64, Path, description = "Appeal id")),
@@ -153,6 +166,10 @@ pub async fn get_appeal(
     PathId(id): PathId,
 ) -> Result<Json<AppealView>, ApiError> {
     caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    if !visibility.appeal(&state.store, id).await? {
+        return Err(ApiError::NotFound("appeal"));
+    }
     let appeal = state
         .store
         .appeal(id)

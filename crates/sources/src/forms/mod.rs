@@ -14,9 +14,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Source;
-use crate::api::{check_key, AcceptedResponse};
+use crate::api::check_key;
 use crate::SourceContext;
-use leadgate_domain::appeal::{AttachmentMeta, Channel, Intent, NewAppeal};
+use leadgate_domain::appeal::{
+    strip_internal_attributes, AttachmentMeta, Channel, Intent, NewAppeal,
+};
 use leadgate_http::error::ApiError;
 use leadgate_http::extract::body_bytes;
 use settings::FormSettings;
@@ -62,7 +64,7 @@ fn media_type(headers: &HeaderMap) -> String {
     params(("form" = String, Path, description = "Form name from [forms.NAME] in the configuration")),
     request_body(content = String, description = "Form fields as application/x-www-form-urlencoded, multipart/form-data or a JSON object"),
     responses(
-        (status = 202, description = "Stored", body = AcceptedResponse),
+        (status = 202, description = "Stored", body = FormReceipt),
         (status = 200, description = "Already stored, a connection check (`test=test`) or a dropped bot post"),
         (status = 303, description = "Stored; a browser is sent to the thank-you page"),
         (status = 401, description = "Wrong form secret"),
@@ -109,7 +111,7 @@ pub async fn post_form(
         {
             state.metrics.rejected(&source, "honeypot");
             tracing::info!(form = %form_name, "honeypot filled; dropped as a bot");
-            return Ok(thank_you(&form, html, None));
+            return Ok(thank_you(&form, html));
         }
     }
 
@@ -135,6 +137,8 @@ pub async fn post_form(
         }
         None => content_key(&fields, form.dedup_window_secs),
     };
+    let mut attributes = mapped.attributes;
+    strip_internal_attributes(&mut attributes);
     let appeal = NewAppeal {
         channel: Channel::Form,
         source,
@@ -144,23 +148,24 @@ pub async fn post_form(
         subject: mapped.subject,
         text: mapped.message,
         attachments,
-        attributes: mapped.attributes,
+        attributes,
         raw_payload: raw,
         intent: Intent::Lead,
     };
     let accepted = state.intake.submit(appeal).await?;
     if html {
-        return Ok(thank_you(&form, true, Some(accepted.id)));
+        return Ok(thank_you(&form, true));
     }
     let code = if accepted.created {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
+    // Anonymous posters get no internal id: ids count our appeals and would
+    // let anybody enumerate them.
     Ok((
         code,
-        Json(AcceptedResponse {
-            id: accepted.id,
+        Json(FormReceipt {
             status: accepted.status,
         }),
     )
@@ -207,7 +212,13 @@ fn check_lengths(
     Ok(())
 }
 
-fn thank_you(form: &FormSettings, html: bool, id: Option<i64>) -> Response {
+/// What a script posting a form is told: stored (202) or already stored (200).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FormReceipt {
+    pub status: leadgate_domain::appeal::AppealStatus,
+}
+
+fn thank_you(form: &FormSettings, html: bool) -> Response {
     match (&form.thank_you_url, html) {
         (Some(url), true) => Redirect::to(url).into_response(),
         (None, true) => (
@@ -215,10 +226,7 @@ fn thank_you(form: &FormSettings, html: bool, id: Option<i64>) -> Response {
             Html("<!doctype html><meta charset=utf-8><title>Спасибо</title><p>Спасибо! Ваша заявка принята, мы скоро свяжемся с вами.</p>"),
         )
             .into_response(),
-        (_, false) => match id {
-            Some(id) => (StatusCode::OK, Json(serde_json::json!({"id": id}))).into_response(),
-            None => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
-        },
+        (_, false) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
     }
 }
 

@@ -135,6 +135,7 @@ impl Source for MessengersSource {
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// Up to 4096 characters.
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub text: String,
 }
 
@@ -161,8 +162,18 @@ pub async fn post_message(
     headers: HeaderMap,
     ValidJson(req): ValidJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<OutboxView>), ApiError> {
-    caller.require(&[Role::Operator, Role::Manager, Role::Head])?;
+    // Replies are the sales side's: operators triage, they do not write to clients.
+    caller.require(&[Role::Manager, Role::Head])?;
     let Path(interest_id) = path.map_err(|e| ApiError::bad("id", e.body_text()))?;
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    let responsible = state
+        .store
+        .interest_responsible(interest_id)
+        .await?
+        .ok_or(ApiError::NotFound("interest"))?;
+    if !visibility.interest(responsible.as_deref()) {
+        return Err(ApiError::NotFound("interest"));
+    }
     let text = req.text.trim();
     if text.is_empty() {
         return Err(ApiError::unprocessable("text", "must not be empty"));
@@ -172,9 +183,6 @@ pub async fn post_message(
             "text",
             format!("must be at most {MAX_TEXT_CHARS} characters"),
         ));
-    }
-    if !state.store.interest_exists(interest_id).await? {
-        return Err(ApiError::NotFound("interest"));
     }
     let Some((source, peer_id)) = state.store.peer_of_interest(interest_id).await? else {
         return Err(ApiError::unprocessable(

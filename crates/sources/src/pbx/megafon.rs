@@ -20,7 +20,9 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::util::{ct_eq, form_to_json, get_str, get_u64, parse_json_body, req_str, secs_u32};
+use super::util::{
+    ct_eq, end_of, form_to_json, get_str, get_u64, parse_json_body, req_str, secs_u32,
+};
 use super::{default_account, PbxError, ProviderReply, WebhookRequest};
 use super::{CallEvent, Direction, EventKind, Outcome};
 
@@ -284,7 +286,7 @@ fn history_event(config: &MegafonConfig, p: Value) -> Result<CallEvent, PbxError
     ev.call_started_at = start;
     ev.duration_secs = get_u64(&p, "duration", "duration")?.map(secs_u32);
     if let (Some(s), Some(d)) = (start, ev.duration_secs) {
-        ev.at = Some(s + chrono::Duration::seconds(i64::from(d)));
+        ev.at = Some(end_of(s, d, "duration")?);
     }
     ev.outcome = get_str(&p, "status").as_deref().and_then(status_outcome);
     if ev.outcome.is_some_and(|o| o != Outcome::Answered) {
@@ -492,6 +494,32 @@ mod tests {
         assert!(
             matches!(post_owned(&bad), Err(PbxError::BadRequest { ref field, .. }) if field == "start")
         );
+    }
+
+    /// Hostile start times and durations are answered or refused, never a panic.
+    #[test]
+    fn hostile_times_never_panic() {
+        for start in [
+            "20240514T071503Z",
+            "2621421231T235959Z",
+            "+2621421231T235959Z",
+            "99991231T235959Z",
+            "00000101T000000Z",
+            "20240230T000000Z",
+            "garbage",
+        ] {
+            for duration in ["0", "95", "4294967295", "18446744073709551615", "-5"] {
+                let mut p = history("Success");
+                p[8] = ("start", start.into());
+                p[9] = ("duration", duration.into());
+                let outcome = std::panic::catch_unwind(|| post_owned(&p).map(|r| r.into_events()));
+                match outcome {
+                    Err(_) => panic!("panicked on start={start:?} duration={duration:?}"),
+                    Ok(Err(PbxError::BadRequest { .. })) | Ok(Ok(_)) => {}
+                    Ok(Err(other)) => panic!("{start:?} {duration:?}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -121,6 +121,19 @@ pub(crate) fn secs_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// `start` plus `secs`, refused past the end of representable time: the
+/// provider's numbers are outside input, and `DateTime + TimeDelta` panics on
+/// overflow, which would take the request's task down.
+pub(crate) fn end_of(
+    start: DateTime<Utc>,
+    secs: u32,
+    field_label: &str,
+) -> Result<DateTime<Utc>, PbxError> {
+    start
+        .checked_add_signed(chrono::Duration::seconds(i64::from(secs)))
+        .ok_or_else(|| PbxError::bad(field_label, "start plus duration is out of range"))
+}
+
 /// Unix seconds → UTC; 0 means "not set" for Mango-style timestamps.
 pub(crate) fn unix_secs(secs: u64, field_label: &str) -> Result<Option<DateTime<Utc>>, PbxError> {
     if secs == 0 {

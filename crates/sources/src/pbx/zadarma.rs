@@ -22,7 +22,8 @@ use serde_json::Value;
 use sha1::Sha1;
 
 use super::util::{
-    ct_eq, de_tz, default_tz, form_to_json, get_str, get_u64, local_to_utc, req_str, secs_u32,
+    ct_eq, de_tz, default_tz, end_of, form_to_json, get_str, get_u64, local_to_utc, req_str,
+    secs_u32,
 };
 use super::{default_account, PbxError, ProviderReply, WebhookRequest};
 use super::{CallEvent, Direction, EventKind, Outcome};
@@ -321,7 +322,8 @@ fn fill_end(ev: &mut CallEvent, form: &Value) -> Result<(), PbxError> {
     if let Some(start) = ev.call_started_at {
         ev.at = ev
             .duration_secs
-            .map(|d| start + chrono::Duration::seconds(i64::from(d)));
+            .map(|d| end_of(start, d, "duration"))
+            .transpose()?;
     }
     Ok(())
 }
@@ -482,6 +484,63 @@ mod tests {
         .remove(0);
         assert_eq!(answer.kind, EventKind::Answered);
         assert_eq!(answer.employee.as_deref(), Some("101"));
+    }
+
+    /// Hostile timestamps and durations: every one is answered (or
+    /// refused as a bad field), none panics.
+    #[test]
+    fn hostile_times_never_panic() {
+        for call_start in [
+            "262142-12-31 23:59:59",
+            "+262142-12-31 23:59:59",
+            "-262143-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+            "0000-01-01 00:00:00",
+            "2024-02-30 10:00:00",
+            "2024-05-14 25:61:61",
+            "",
+        ] {
+            for duration in [
+                "0",
+                "95",
+                "4294967295",
+                "18446744073709551615",
+                "-1",
+                "9e99",
+            ] {
+                let outcome = std::panic::catch_unwind(|| {
+                    post(&[
+                        ("event", "NOTIFY_END"),
+                        ("call_start", call_start),
+                        ("pbx_call_id", "in_fuzz"),
+                        ("caller_id", "79161234567"),
+                        ("called_did", "74951234567"),
+                        ("duration", duration),
+                        ("disposition", "answered"),
+                    ])
+                    .map(|reply| reply.into_events())
+                });
+                match outcome {
+                    Err(_) => panic!("panicked on call_start={call_start:?} duration={duration:?}"),
+                    Ok(Err(PbxError::BadRequest { .. })) | Ok(Ok(_)) => {}
+                    Ok(Err(other)) => panic!("{call_start:?} {duration:?}: {other:?}"),
+                }
+            }
+        }
+        // The end of time plus a long call is refused naming the field.
+        let refused = post(&[
+            ("event", "NOTIFY_END"),
+            ("call_start", "262142-12-31 23:59:59"),
+            ("pbx_call_id", "in_fuzz"),
+            ("caller_id", "79161234567"),
+            ("called_did", "74951234567"),
+            ("duration", "4294967295"),
+        ]);
+        if let Err(PbxError::BadRequest { field, .. }) = &refused {
+            assert!(field == "duration" || field == "call_start", "{field}");
+        } else {
+            panic!("expected a refusal: {refused:?}");
+        }
     }
 
     #[test]

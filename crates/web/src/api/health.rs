@@ -1,11 +1,15 @@
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use subtle::ConstantTimeEq;
+
 use crate::AppState;
+use leadgate_domain::role::Role;
+use leadgate_http::error::{ApiError, Problem};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -15,15 +19,58 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive", content_type = "text/plain", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers and every migration is applied.
+/// Whether the request carries the operations token (or, for `/readyz`, a
+/// configured admin API token). Compared in constant time.
+fn presents(headers: &HeaderMap, secret: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .is_some_and(|presented| bool::from(presented.as_bytes().ct_eq(secret.as_bytes())))
+}
+
+fn operator_of_the_daemon(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(token) = &state.operations.token {
+        if presents(headers, token.expose()) {
+            return true;
+        }
+    }
+    state
+        .api_tokens
+        .iter()
+        .filter(|t| t.role == Role::Admin)
+        .any(|t| presents(headers, t.token.expose()))
+}
+
+/// A part's state without its error text and times, for anonymous callers:
+/// a mailbox's `login_refused` says what is down, the server's reply does not.
+fn states_only(
+    details: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    details
+        .into_iter()
+        .map(|(part, detail)| {
+            let state = detail.get("state").cloned().unwrap_or(json!("unknown"));
+            (part, json!({ "state": state }))
+        })
+        .collect()
+}
+
+/// The database answers and every migration is applied. `details` has each
+/// part's state; its error text only for the operations token or an admin
+/// API token.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "ready"), (status = 503, description = "not ready, with details")))]
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    (status = 200, description = "ready", body = Object), (status = 503, description = "not ready, with details", body = Object)))]
+pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let database = state.store.readiness().await;
     let (ok, detail) = match &database {
         Ok(true) => (true, json!("ok")),
@@ -39,15 +86,28 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let details = state.metrics.details();
+    let details = if operator_of_the_daemon(&state, &headers) {
+        details
+    } else {
+        states_only(details)
+    };
     (
         code,
         Json(json!({"ready": ok, "database": detail, "details": details})),
     )
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text format. With `[operations] token` set, only for
+/// `Authorization: Bearer <token>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String),
+    (status = 401, description = "`[operations] token` is set and was not presented", body = Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.operations.token {
+        if !presents(&headers, token.expose()) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
     let pending = state
         .metrics
         .backlog(|| async { state.store.appeal_counts().await.map(|c| c.pending) })
@@ -62,4 +122,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         text,
     )
+        .into_response()
 }

@@ -27,9 +27,11 @@ pub fn routes() -> Router<AppState> {
 const REVIEWERS: &[Role] = &[Role::Operator];
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// At most this many items (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -129,13 +131,16 @@ pub async fn post_merge_undo(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `review_item`, `appeal`, `client`, `interest` or `merge`.
+    #[param(pattern = "^(review_item|appeal|client|interest|merge)$")]
     pub entity: Option<String>,
     /// With `entity`: that one record's history.
     pub id: Option<i64>,
     /// At most this many entries, newest first (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -146,7 +151,9 @@ pub struct AuditList {
     pub items: Vec<AuditEntry>,
 }
 
-/// Audited changes, newest first: who, when, what, before and after.
+/// Audited changes, newest first: who, when, what, before and after. A head
+/// sees the entries that touched a client, appeal or interest of the
+/// department; operators and admins see all.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "review",
     params(AuditQuery),
     responses((status = 200, body = AuditList),
@@ -179,9 +186,25 @@ pub async fn get_audit(
             ))
         }
     };
+    let visibility = caller.visibility(&state.store, &state.core).await?;
+    // A record outside the scope has no history to show: 404, as for the record itself.
+    if let (Some(entity), Some(id)) = (q.entity.as_deref(), q.id) {
+        let visible = match entity {
+            "client" => visibility.client(&state.store, id).await?,
+            "appeal" => visibility.appeal(&state.store, id).await?,
+            "interest" => match state.store.interest_responsible(id).await? {
+                Some(responsible) => visibility.interest(responsible.as_deref()),
+                None => true,
+            },
+            _ => true,
+        };
+        if !visible {
+            return Err(ApiError::NotFound("record"));
+        }
+    }
     let items = state
         .store
-        .audit_entries(q.entity.as_deref(), q.id, limit)
+        .audit_entries(q.entity.as_deref(), q.id, visibility.audit_scope(), limit)
         .await?;
     Ok(Json(AuditList { items }))
 }

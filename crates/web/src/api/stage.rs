@@ -110,6 +110,7 @@ pub async fn post_event(
 // --- interests -------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InterestQuery {
     /// Login of the responsible manager (defaults to everyone the caller sees).
@@ -117,8 +118,10 @@ pub struct InterestQuery {
     /// Stage id, e.g. `payment`.
     pub stage: Option<String>,
     /// green | yellow | red
+    #[param(pattern = "^(green|yellow|red)$")]
     pub colour: Option<String>,
     /// open | loss_pending | won | lost | active (open and loss_pending).
+    #[param(pattern = "^(open|loss_pending|won|lost|active)$")]
     pub status: Option<String>,
 }
 
@@ -291,7 +294,6 @@ async fn view_of(state: &AppState, actor: &Actor, id: i64) -> Result<Json<Intere
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NextStepBody {
     Interaction {
-        #[schema(value_type = String)]
         kind: InteractionKind,
         at: DateTime<Utc>,
         #[serde(default)]
@@ -462,7 +464,6 @@ pub async fn decide_loss(
 #[serde(deny_unknown_fields)]
 pub struct InteractionBody {
     /// call | meeting | email | message
-    #[schema(value_type = String)]
     pub kind: InteractionKind,
     /// Plan it for this moment...
     #[serde(default)]
@@ -511,6 +512,7 @@ pub async fn add_interaction(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub title: String,
     pub due: DateTime<Utc>,
     /// responsible (default) | head | user:<login>
@@ -538,11 +540,13 @@ pub async fn add_task(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// Login; defaults to everyone the caller sees (a manager: themselves).
     pub assignee: Option<String>,
     /// open | overdue | done | cancelled
+    #[param(pattern = "^(open|overdue|done|cancelled)?$")]
     pub status: Option<String>,
 }
 
