@@ -22,9 +22,9 @@ mod login;
 mod reports;
 mod review;
 pub mod session;
-mod webhooks;
-mod today;
 pub mod throttle;
+mod today;
+mod webhooks;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
