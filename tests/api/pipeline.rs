@@ -422,6 +422,9 @@ async fn two_daemons_on_one_database_process_one_stream_exactly_once() {
         ("LEADGATE__PIPELINE__WORKERS", "2"),
         ("LEADGATE__PIPELINE__BATCH_SIZE", "8"),
         ("LEADGATE__PIPELINE__POLL_INTERVAL_MS", "50"),
+        // The whole stream (300 posts) is sent at once; the server's
+        // in-flight cap (503 beyond it) is not what this test is about.
+        ("LEADGATE__SERVER__MAX_IN_FLIGHT", "1024"),
     ];
     let mut daemons = Vec::new();
     let mut ports = Vec::new();
