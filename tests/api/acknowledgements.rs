@@ -4,7 +4,6 @@
 //! The SMTP server is never reached here: what counts is what is queued.
 
 use leadgate::settings::{MailTls, SmtpSettings};
-use serde_json::Value;
 
 use crate::helpers::{eventually, free_port, scalar, spawn_app_with, TestApp};
 
