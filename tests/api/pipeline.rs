@@ -157,12 +157,39 @@ async fn replaying_a_processed_appeal_changes_nothing() {
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM clients").await, 1);
 }
 
-fn start_daemon(db_url: &str, port: u16) -> Child {
+/// A daemon started by a test. Dropping it kills the process, so that a
+/// failed assertion does not leave it running (holding the test's pipes and
+/// database open) after the test binary exits.
+struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_daemon(db_url: &str, port: u16) -> Daemon {
     start_daemon_with(db_url, port, &[])
 }
 
-fn start_daemon_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_leadgate"))
+fn start_daemon_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_leadgate"))
         .envs(env.iter().copied())
         .args([
             "--config",
@@ -175,7 +202,8 @@ fn start_daemon_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap()
+        .expect("the daemon starts");
+    Daemon(child)
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) {
