@@ -15,7 +15,7 @@ use crate::scenario::Outcome;
 macro_rules! event_types {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// Every kind of event the journal records.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum EventType {
             $(#[serde(rename = $name)] $variant,)+
         }
@@ -38,6 +38,20 @@ macro_rules! event_types {
         }
     };
 }
+
+// Written by hand: the derive does not see the `serde(rename)` that the
+// macro passes in, and documented the Rust names instead of the wire names.
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EventType::ALL.iter().map(|t| t.as_str())))
+            .description(Some("Every kind of event the journal records."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
 
 event_types! {
     AppealAccepted => "appeal.accepted",
