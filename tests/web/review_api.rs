@@ -509,8 +509,25 @@ async fn decisions_and_merges_are_audited_with_before_and_after() {
     )
     .await;
     assert_eq!((status, p["field"].as_str()), (422, Some("entity")));
-    let (status, p) = api(&app, "GET", "/api/v1/audit?id=5", OPERATOR_TOKEN, None).await;
-    assert_eq!((status, p["field"].as_str()), (422, Some("entity")));
+    // An id alone: the history of the records of every kind with that id.
+    let (status, by_id) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/audit?id={}", f.appeal_id),
+        OPERATOR_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ids = |list: &Value| -> Vec<i64> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert!(ids(&by_id).contains(&ids(&by_appeal)[0]));
 }
 
 #[tokio::test]

@@ -103,7 +103,16 @@ impl Store {
                 );
                 next = 2;
             }
-            _ => {}
+            (None, Some(_)) => {
+                // Every kind is named so that the (entity, entity_id) index serves it.
+                conditions.push(
+                    "a.id IN (SELECT audit_id FROM audit_subjects WHERE entity IN \
+                     ('review_item', 'appeal', 'client', 'interest', 'merge') AND entity_id = $1)"
+                        .to_owned(),
+                );
+                next = 2;
+            }
+            (None, None) => {}
         }
         if let Some(logins) = scope {
             conditions.push(Store::audit_in_scope(next, logins.len()));
@@ -119,9 +128,9 @@ impl Store {
         let mut query = sqlx::query(&sql);
         if let Some(entity) = entity {
             query = query.bind(entity);
-            if let Some(id) = entity_id {
-                query = query.bind(id);
-            }
+        }
+        if let Some(id) = entity_id {
+            query = query.bind(id);
         }
         for login in scope.unwrap_or_default() {
             query = query.bind(login);

@@ -28,15 +28,19 @@ const MAX_LIMIT: i64 = 1000;
 const MAX_WAIT_SECS: u64 = 60;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesQuery {
     /// The last id the consumer has seen (0 or absent: from the beginning).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Comma-separated event types, e.g. `interest.created,interest.won`.
     pub types: Option<String>,
     /// At most this many events (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Seconds to wait for an event when there is none yet (0–60).
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
 }
 

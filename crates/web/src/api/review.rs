@@ -137,7 +137,8 @@ pub struct AuditQuery {
     /// `review_item`, `appeal`, `client`, `interest` or `merge`.
     #[param(pattern = "^(review_item|appeal|client|interest|merge)$")]
     pub entity: Option<String>,
-    /// With `entity`: that one record's history.
+    /// With `entity`: that one record's history; alone, the history of the
+    /// records of every kind with this id.
     pub id: Option<i64>,
     /// At most this many entries, newest first (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
@@ -173,8 +174,6 @@ pub async fn get_audit(
                 format!("must be one of {}", AUDIT_ENTITIES.join(", ")),
             ));
         }
-    } else if q.id.is_some() {
-        return Err(ApiError::unprocessable("entity", "give entity with id"));
     }
     let limit = match q.limit {
         None => 100,
