@@ -178,6 +178,8 @@ impl ContactCard {
 pub struct AttachmentMeta {
     pub name: String,
     pub content_type: String,
+    /// Bytes; at most `i64::MAX`, as both databases store it.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub size: u64,
 }
 

@@ -7,6 +7,10 @@ use axum::routing::{get, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Ref, Schema, Type,
+};
 use utoipa::ToSchema;
 
 use super::Source;
@@ -38,6 +42,53 @@ impl Source for ApiSource {
 
 const MAX_KEY_LEN: usize = 256;
 
+/// The card, plus the rule `post_appeal` enforces: a name, a company or a
+/// contact point (`ContactCard::is_empty`). Spelled out in the document so
+/// that a client generated from it cannot send a card we refuse.
+fn reachable_contact() -> Schema {
+    let text = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("\\S"))
+    };
+    let filled = |field: &str| ObjectBuilder::new().property(field, text()).required(field);
+    // utoipa has no builder for the `contains` keyword (JSON Schema 2020-12,
+    // which OpenAPI 3.1 uses); its extensions are written out as they are.
+    let listed = |field: &str| {
+        let mut contains = Extensions::default();
+        contains.insert(
+            "contains".to_owned(),
+            serde_json::json!({"type": "string", "pattern": "\\S"}),
+        );
+        let list = ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::String))
+            .extensions(Some(contains));
+        ObjectBuilder::new().property(field, list).required(field)
+    };
+    let messenger = |key: &str, handle: &str| {
+        let known = AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .property("id", ObjectBuilder::new().schema_type(Type::Integer))
+                    .required("id"),
+            )
+            .item(filled(handle));
+        ObjectBuilder::new().property(key, known).required(key)
+    };
+    AllOfBuilder::new()
+        .item(Ref::from_schema_name("ContactCard"))
+        .item(
+            AnyOfBuilder::new()
+                .item(filled("name"))
+                .item(filled("company"))
+                .item(listed("phones"))
+                .item(listed("emails"))
+                .item(messenger("telegram", "username"))
+                .item(messenger("vk", "screen_name")),
+        )
+        .into()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealRequest {
@@ -49,6 +100,7 @@ pub struct AppealRequest {
     pub external_id: String,
     #[serde(default)]
     pub received_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = reachable_contact)]
     pub contact: ContactCard,
     #[serde(default)]
     pub subject: Option<String>,
@@ -106,6 +158,16 @@ pub async fn post_appeal(
         return Err(ApiError::unprocessable(
             "contact",
             "needs a name or at least one contact point",
+        ));
+    }
+    if let Some(i) = req
+        .attachments
+        .iter()
+        .position(|a| i64::try_from(a.size).is_err())
+    {
+        return Err(ApiError::unprocessable(
+            format!("attachments[{i}].size"),
+            "must be at most 9223372036854775807",
         ));
     }
     let raw = serde_json::json!({
