@@ -1,7 +1,10 @@
 use serde_json::json;
 
 use crate::helpers::{feed_kinds, scalar};
-use crate::{app, assert_refused, get, in_days, new_interest, open_tasks, post, ADMIN, IVANOVA};
+use crate::{
+    app, assert_conflict, assert_refused, get, in_days, new_interest, open_tasks, post, ADMIN,
+    IVANOVA,
+};
 
 /// The main path, with the refusals met on the way.
 #[tokio::test]
@@ -28,7 +31,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     let call_task = tasks[0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/tasks/{call_task}/complete");
     let refused = post(&app, IVANOVA, &path, json!({"result": "Дозвонились"})).await;
-    assert_refused(&refused, "next");
+    assert_conflict(&refused, "next");
     let (status, done) = post(
         &app,
         IVANOVA,
@@ -44,7 +47,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     let move_to = format!("/api/v1/interests/{id}/transition");
     let call =
         json!({"type": "interaction", "kind": "call", "at": in_days(1), "subject": "Обсудить КП"});
-    assert_refused(
+    assert_conflict(
         &post(
             &app,
             IVANOVA,
@@ -64,7 +67,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
         .await,
         "result",
     );
-    assert_refused(
+    assert_conflict(
         &post(
             &app,
             IVANOVA,
@@ -103,7 +106,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
     // Оплата needs an order first.
     let to_payment = json!({"to": "payment", "result": "Счёт согласован"});
     let refused = post(&app, IVANOVA, &move_to, to_payment.clone()).await;
-    assert_refused(&refused, "to");
+    assert_conflict(&refused, "to");
     assert!(refused.1["detail"].as_str().unwrap().contains("no order"));
 
     let order = json!({"event_id": "erp-o-1", "order_id": "ЗК-0001", "interest_id": id, "amount": 1_250_050});
@@ -164,7 +167,7 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
         json!({"to": "won", "result": "Всё"}),
     )
     .await;
-    assert_refused(&refused, "to");
+    assert_conflict(&refused, "to");
     assert!(refused.1["detail"].as_str().unwrap().contains("shipped"));
 
     let shipment = json!({"event_id": "erp-s-1", "order_id": "ЗК-0001", "amount": 1_250_050});
@@ -210,10 +213,10 @@ async fn appeal_to_won_through_offer_payment_and_shipment() {
         json!({"event_id": "erp-p-2", "order_id": "ЗК-0001", "amount": 1}),
     )
     .await;
-    assert_refused(&reused, "event_id");
+    assert_conflict(&reused, "event_id");
 
     // A finished interest does not move.
-    assert_refused(
+    assert_conflict(
         &post(
             &app,
             IVANOVA,
@@ -266,7 +269,7 @@ async fn manual_won_without_full_payment_is_refused() {
         json!({"to": "won", "result": "Готово"}),
     )
     .await;
-    assert_refused(&refused, "to");
+    assert_conflict(&refused, "to");
     let detail = refused.1["detail"].as_str().unwrap();
     assert!(detail.contains("not paid in full"), "{detail}");
     assert!(detail.contains("not shipped in full"), "{detail}");
@@ -338,11 +341,6 @@ async fn bad_events_are_refused_naming_the_field() {
             "interest_id",
         ),
         (
-            "payment",
-            json!({"event_id": "b-5", "order_id": "нет такого", "amount": 100}),
-            "order_id",
-        ),
-        (
             "order",
             json!({"event_id": "b-6", "order_id": "ЗК-4", "interest_id": id, "amount": 1, "sum": 1}),
             "sum",
@@ -352,6 +350,15 @@ async fn bad_events_are_refused_naming_the_field() {
         let answer = post(&app, ADMIN, &format!("/api/v1/events/{kind}"), body.clone()).await;
         assert_refused(&answer, field);
     }
+    // Well-formed, but early: the order has not arrived yet.
+    let answer = post(
+        &app,
+        ADMIN,
+        "/api/v1/events/payment",
+        json!({"event_id": "b-5", "order_id": "нет такого", "amount": 100}),
+    )
+    .await;
+    assert_conflict(&answer, "order_id");
     let (status, _) = post(
         &app,
         ADMIN,
@@ -504,6 +511,6 @@ async fn interactions_and_tasks_by_hand() {
         json!({}),
     )
     .await;
-    assert_refused(&again, "status");
+    assert_conflict(&again, "status");
     app.stop().await;
 }

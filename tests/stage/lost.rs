@@ -2,7 +2,8 @@ use serde_json::json;
 
 use crate::helpers::feed_kinds;
 use crate::{
-    app, assert_refused, in_days, new_interest, open_tasks, post, IVANOVA, PETROV, SMIRNOVA,
+    app, assert_conflict, assert_refused, in_days, new_interest, open_tasks, post, IVANOVA, PETROV,
+    SMIRNOVA,
 };
 
 #[tokio::test]
@@ -57,7 +58,7 @@ async fn loss_waits_for_the_head_who_approves_it() {
     assert_eq!(approval["status"], "open");
 
     // While pending nothing moves; only the head decides.
-    assert_refused(
+    assert_conflict(
         &post(
             &app,
             IVANOVA,
@@ -85,7 +86,7 @@ async fn loss_waits_for_the_head_who_approves_it() {
     assert!(kinds.contains(&"loss_requested".to_owned()));
     assert!(kinds.contains(&"loss_approved".to_owned()));
     let (status, _) = post(&app, SMIRNOVA, &approve, json!({})).await;
-    assert_eq!(status, 422, "a finished interest takes no second decision");
+    assert_eq!(status, 409, "a finished interest takes no second decision");
     app.stop().await;
 }
 
@@ -147,7 +148,7 @@ async fn the_head_returns_a_loss_to_work_with_a_next_step() {
         json!({}),
     )
     .await;
-    assert_refused(&approve, "status");
+    assert_conflict(&approve, "status");
     assert_eq!(app.interest(id).await["status"], "open");
     app.stop().await;
 }

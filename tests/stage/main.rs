@@ -119,9 +119,21 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339()
 }
 
-/// Asserts a 422 problem naming `field`.
+/// Asserts a 422 problem naming `field`: the request itself is wrong.
+#[track_caller]
 pub fn assert_refused(answer: &(u16, Value), field: &str) {
-    assert_eq!(answer.0, 422, "{}", answer.1);
+    assert_problem(answer, 422, field);
+}
+
+/// Asserts a 409 problem naming `field`: the record's state refuses it.
+#[track_caller]
+pub fn assert_conflict(answer: &(u16, Value), field: &str) {
+    assert_problem(answer, 409, field);
+}
+
+#[track_caller]
+fn assert_problem(answer: &(u16, Value), status: u16, field: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
     assert_eq!(answer.1["field"], field, "{}", answer.1);
     assert!(
         !answer.1["detail"].as_str().unwrap_or("").is_empty(),

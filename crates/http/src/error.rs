@@ -29,9 +29,13 @@ pub enum ApiError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The request is fine but the record moved on (already decided, undone).
-    #[error("{0}")]
-    Conflict(String),
+    /// The request is fine but the record's state refuses it (already
+    /// decided, undone, a finished interest).
+    #[error("{detail}")]
+    Conflict {
+        field: Option<String>,
+        detail: String,
+    },
     /// What was asked for existed once and is gone for good (a change-feed
     /// cursor past retention).
     #[error("{detail}")]
@@ -93,7 +97,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -110,7 +114,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not-found",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::Gone { .. } => "gone",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -125,6 +129,7 @@ impl ApiError {
         let field = match self {
             ApiError::BadRequest { field, .. }
             | ApiError::Unprocessable { field, .. }
+            | ApiError::Conflict { field, .. }
             | ApiError::Gone { field, .. } => field.clone(),
             _ => None,
         };
@@ -192,7 +197,10 @@ impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> Self {
         match e {
             ReviewError::NotFound(what) => ApiError::NotFound(what),
-            ReviewError::Conflict(detail) => ApiError::Conflict(detail),
+            ReviewError::Conflict(detail) => ApiError::Conflict {
+                field: None,
+                detail,
+            },
             ReviewError::Invalid { field, detail } => ApiError::unprocessable(field, detail),
             ReviewError::Storage(e) => e.into(),
         }
@@ -205,6 +213,10 @@ impl From<StageError> for ApiError {
             StageError::NotFound(what) => ApiError::NotFound(what),
             StageError::Forbidden => ApiError::Forbidden,
             StageError::Refused { field, detail } => ApiError::Unprocessable {
+                field: field.map(str::to_owned),
+                detail,
+            },
+            StageError::Conflict { field, detail } => ApiError::Conflict {
                 field: field.map(str::to_owned),
                 detail,
             },

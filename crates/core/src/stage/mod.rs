@@ -46,6 +46,14 @@ pub enum StageError {
         field: Option<&'static str>,
         detail: String,
     },
+    /// The command is well-formed but the record's current state refuses
+    /// it (a finished interest, a task already done, a move the stage does
+    /// not allow); asking again after the state changes may succeed.
+    #[error("{detail}")]
+    Conflict {
+        field: Option<&'static str>,
+        detail: String,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -57,11 +65,29 @@ impl StageError {
             detail: detail.into(),
         }
     }
+
+    pub fn conflict(field: &'static str, detail: impl Into<String>) -> StageError {
+        StageError::Conflict {
+            field: Some(field),
+            detail: detail.into(),
+        }
+    }
 }
 
 impl From<TransitionError> for StageError {
     fn from(error: TransitionError) -> Self {
         use TransitionError as E;
+        let state = matches!(
+            &error,
+            E::NothingPlanned
+                | E::NotAllowed { .. }
+                | E::SameStage(_)
+                | E::RequirementsNotMet { .. }
+                | E::Finished(_)
+                | E::LossPending
+                | E::NotLossPending
+                | E::NoHead { .. }
+        );
         let field = match &error {
             E::NothingPlanned | E::NextStepInPast(_) => Some("next"),
             E::EmptyNextStepTitle => Some("next.title"),
@@ -89,9 +115,11 @@ impl From<TransitionError> for StageError {
                 )))
             }
         };
-        StageError::Refused {
-            field,
-            detail: error.to_string(),
+        let detail = error.to_string();
+        if state {
+            StageError::Conflict { field, detail }
+        } else {
+            StageError::Refused { field, detail }
         }
     }
 }
@@ -572,7 +600,7 @@ impl Stage {
             .await?;
         let interest_id = match (event.kind, known, event.interest_id) {
             (_, Some(owner), Some(given)) if owner != given => {
-                return Err(StageError::refused(
+                return Err(StageError::conflict(
                     "interest_id",
                     format!(
                         "order {} belongs to interest {owner}, not {given}",
@@ -589,7 +617,7 @@ impl Stage {
                 ))
             }
             (_, None, _) => {
-                return Err(StageError::refused(
+                return Err(StageError::conflict(
                     "order_id",
                     format!(
                         "unknown order {:?}: send the order event first",
@@ -706,7 +734,7 @@ impl Stage {
             && stored.amount == event.amount
             && event.interest_id.is_none_or(|id| id == stored.interest_id);
         if !same {
-            return Err(StageError::refused(
+            return Err(StageError::conflict(
                 "event_id",
                 format!(
                     "event_id {:?} was already used for a different event ({} of {} kopecks on order {:?})",
@@ -748,7 +776,7 @@ impl Stage {
             return Err(StageError::refused("due", "due is in the past"));
         }
         if interest.status.is_finished() {
-            return Err(StageError::refused(
+            return Err(StageError::conflict(
                 "status",
                 "the interest is finished and takes no new tasks",
             ));
@@ -810,7 +838,7 @@ impl Stage {
             }
         };
         if login.is_empty() {
-            return Err(StageError::refused(
+            return Err(StageError::conflict(
                 field,
                 "nobody to assign: the interest has no responsible or the department no head",
             ));
@@ -847,7 +875,7 @@ impl Stage {
             .complete_task(tx.conn(), task_id, &actor.login)
             .await?
         {
-            return Err(StageError::refused("status", "the task is not open"));
+            return Err(StageError::conflict("status", "the task is not open"));
         }
         let result = result.map(str::trim).filter(|r| !r.is_empty());
         if let Some(result) = result {
@@ -953,7 +981,7 @@ impl Stage {
         if interest.status == InterestStatus::Open && !planned_now {
             let facts: InterestFacts = self.store.interest_facts(tx.conn(), &interest).await?;
             if facts.open_tasks == 0 && facts.planned_interactions == 0 {
-                return Err(StageError::refused(
+                return Err(StageError::conflict(
                     "next",
                     "this was the last thing planned on the interest: plan an interaction or a task, or choose nothing explicitly",
                 ));
@@ -1062,7 +1090,7 @@ impl Stage {
         let id = match (planned_at, done_at) {
             (Some(at), _) => {
                 if interest.status.is_finished() {
-                    return Err(StageError::refused(
+                    return Err(StageError::conflict(
                         "status",
                         "the interest is finished: nothing can be planned on it",
                     ));
@@ -1218,7 +1246,7 @@ impl Stage {
             .ok_or(StageError::NotFound("interest"))?;
         self.check_visible(actor, &interest)?;
         if interest.responsible.as_deref() == Some(to) {
-            return Err(StageError::refused(
+            return Err(StageError::conflict(
                 "responsible",
                 format!("{to} is responsible already"),
             ));

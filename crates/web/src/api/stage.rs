@@ -72,7 +72,8 @@ pub struct EventBody {
     params(("kind" = String, Path, description = "order | payment | shipment")),
     request_body = EventBody,
     responses((status = 201, body = EventReceipt), (status = 200, body = EventReceipt, description = "redelivery"),
-        (status = 422, body = Problem, content_type = "application/problem+json")),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn post_event(
     State(state): State<AppState>,
@@ -349,7 +350,8 @@ pub struct TransitionBody {
 /// Moves the interest by hand (to a lost stage: asks to close it as lost).
 #[utoipa::path(post, path = "/api/v1/interests/{id}/transition", tag = "stage",
     params(("id" = i64, Path)), request_body = TransitionBody,
-    responses((status = 200, body = InterestView), (status = 422, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = InterestView), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn transition(
     State(state): State<AppState>,
@@ -389,7 +391,8 @@ pub struct CloseLostBody {
 /// Asks to close the interest as lost; the head gets an approval task.
 #[utoipa::path(post, path = "/api/v1/interests/{id}/close-lost", tag = "stage",
     params(("id" = i64, Path)), request_body = CloseLostBody,
-    responses((status = 200, body = InterestView), (status = 422, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = InterestView), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn close_lost(
     State(state): State<AppState>,
@@ -432,7 +435,8 @@ pub struct LossDecisionBody {
     params(("id" = i64, Path), ("decision" = String, Path, description = "approve | return")),
     request_body = LossDecisionBody,
     responses((status = 200, body = InterestView), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn decide_loss(
     State(state): State<AppState>,
@@ -485,7 +489,8 @@ pub struct Created {
 /// Plans or records an interaction with the client.
 #[utoipa::path(post, path = "/api/v1/interests/{id}/interactions", tag = "stage",
     params(("id" = i64, Path)), request_body = InteractionBody,
-    responses((status = 201, body = Created), (status = 422, body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, body = Created), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn add_interaction(
     State(state): State<AppState>,
@@ -523,7 +528,8 @@ pub struct TaskBody {
 /// Adds a task to the interest by hand.
 #[utoipa::path(post, path = "/api/v1/interests/{id}/tasks", tag = "stage",
     params(("id" = i64, Path)), request_body = TaskBody,
-    responses((status = 201, body = Created), (status = 422, body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, body = Created), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn add_task(
     State(state): State<AppState>,
@@ -590,7 +596,8 @@ pub struct CompleteBody {
 /// Marks a task done (its assignee, or whoever sees the interest).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/complete", tag = "stage",
     params(("id" = i64, Path)), request_body = CompleteBody,
-    responses((status = 200, body = Task), (status = 422, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Task), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the current state refuses it (a finished interest, a task already done, a move the stage does not allow)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn complete_task(
     State(state): State<AppState>,

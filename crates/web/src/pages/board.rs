@@ -49,7 +49,7 @@ impl From<StageError> for PageError {
         match error {
             StageError::NotFound(what) => PageError::NotFound(what),
             StageError::Forbidden => PageError::Forbidden,
-            StageError::Refused { field, detail } => {
+            StageError::Refused { field, detail } | StageError::Conflict { field, detail } => {
                 PageError::BadRequest(refusal_text(field, &detail))
             }
             StageError::Storage(storage) => storage.into(),
@@ -862,7 +862,9 @@ async fn transition(
             };
             match state.stage.command(&actor, id, command).await {
                 Ok(_) => Ok(()),
-                Err(StageError::Refused { field, detail }) => Err(refusal_text(field, &detail)),
+                Err(
+                    StageError::Refused { field, detail } | StageError::Conflict { field, detail },
+                ) => Err(refusal_text(field, &detail)),
                 Err(other) => return Err(other.into()),
             }
         }

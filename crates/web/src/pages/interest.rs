@@ -1273,7 +1273,9 @@ async fn plan(
 
 fn stage_problem(error: StageError, _default_field: &str) -> String {
     match error {
-        StageError::Refused { field, detail } => refusal_text(field, &detail),
+        StageError::Refused { field, detail } | StageError::Conflict { field, detail } => {
+            refusal_text(field, &detail)
+        }
         StageError::NotFound(_) | StageError::Forbidden => "интерес не найден".into(),
         StageError::Storage(e) => {
             tracing::error!(error = %e, "page action failed");
@@ -1484,7 +1486,9 @@ async fn complete_task(
             .await
         {
             Ok(_) => Ok(()),
-            Err(StageError::Refused { field, detail }) => Err(refusal_text(field, &detail)),
+            Err(StageError::Refused { field, detail } | StageError::Conflict { field, detail }) => {
+                Err(refusal_text(field, &detail))
+            }
             Err(other) => return Err(hidden_as_missing(other)),
         },
     };
