@@ -654,9 +654,16 @@ impl Card<'_> {
         let interest = &self.view.details.interest;
         let channels = self.reply_channels();
         if channels.is_empty() {
-            return "<section class=\"reply\" id=\"reply\"><h2>Ответить клиенту</h2>\
-                    <p class=\"muted\">Клиент не писал в Telegram или ВКонтакте, e-mail нет (или почта не настроена).</p></section>"
-                .into();
+            // Say which of the two is missing: an address on the card with
+            // no way to write to it puzzles a manager otherwise.
+            let why = if client_emails(self.client).is_empty() {
+                "Клиент не писал в Telegram или ВКонтакте, и e-mail у него нет."
+            } else {
+                "Клиент не писал в Telegram или ВКонтакте, а почта для отправки писем не настроена (<code>[mail.smtp]</code>)."
+            };
+            return format!(
+                "<section class=\"reply\" id=\"reply\"><h2>Ответить клиенту</h2><p class=\"muted\">{why}</p></section>"
+            );
         }
         let templates = &self.state.web.reply_templates;
         let chosen_channel = self
