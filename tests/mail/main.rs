@@ -5,6 +5,13 @@
 #[path = "../helpers/mod.rs"]
 mod helpers;
 
+// The shared Chromium harness; not every helper in it is used here.
+#[allow(dead_code)]
+#[path = "../web/browser.rs"]
+mod browser;
+
+mod card_reply;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

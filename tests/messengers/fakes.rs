@@ -248,6 +248,9 @@ pub struct VkInner {
     /// Every a_check as (key, ts).
     pub checks: Vec<(String, String)>,
     pub users_get_calls: u32,
+    /// messages.send: refuse for good, as VK does for a person who has not
+    /// allowed the community to write (error 901); nothing is delivered.
+    pub refuse_sends: bool,
     next_message_id: i64,
 }
 
@@ -341,6 +344,9 @@ async fn vk_method(
                     "One of the parameters specified was missing or invalid: peer_id",
                 );
             };
+            if inner.refuse_sends {
+                return vk_error(901, "Can't send messages for users without permission");
+            }
             // random_id: the same id again sends nothing and returns the first message.
             if let Some(id) = inner.random_ids.get(&random_id) {
                 return Json(json!({"response": id})).into_response();

@@ -17,6 +17,7 @@ mod browser;
 mod fakes;
 
 mod board;
+mod card;
 mod flow;
 mod lost;
 mod overdue;

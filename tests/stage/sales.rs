@@ -63,16 +63,16 @@ fn configure_day(s: &mut Settings, telegram_url: &str) {
     );
 }
 
+/// The whole page, not only what fits the window, as a reader of the docs
+/// would want to see it.
 async fn screenshot(browser: &Browser, name: &str) {
     browser
         .client
         .execute("window.scrollTo(0, 0);", vec![])
         .await
         .expect("scroll");
-    let png = browser.client.screenshot().await.expect("screenshot");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/img");
-    std::fs::create_dir_all(&dir).expect("docs/img");
-    std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+    browser.screenshot(&dir.join(format!("{name}.png"))).await;
 }
 
 async fn set_value(browser: &Browser, id: &str, value: &str) {

@@ -80,7 +80,12 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `{name}` placeholders replaced by values; unknown ones are left as they
 /// are, so a typo shows in the sent text instead of silently vanishing.
-pub fn render(template: &str, vars: &BTreeMap<&str, String>) -> String {
+/// The configured mail templates and the card's reply templates both go
+/// through here.
+pub fn render<K>(template: &str, vars: &BTreeMap<K, String>) -> String
+where
+    K: std::borrow::Borrow<str> + Ord,
+{
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -386,18 +391,19 @@ pub const KIND_REPLY: &str = "reply";
 /// A letter a manager writes to the client from the interest card.
 pub struct ManagerLetter<'a> {
     pub interest_id: i64,
-    /// The appeal it answers, if any (its `message_id` threads the reply).
-    pub appeal_id: Option<i64>,
-    pub in_reply_to: Option<String>,
-    pub recipient: String,
-    pub recipient_name: Option<String>,
-    pub subject: String,
-    pub body: String,
+    /// The letter it answers, if the client wrote one: the reply is
+    /// threaded under it (`In-Reply-To`, `References`) and names the
+    /// recipient as the letter did.
+    pub parent: Option<&'a Appeal>,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
     pub author: &'a str,
 }
 
 /// Queues the manager's letter and records it in the interest's feed, in one
-/// transaction; `Ok(false)` when no SMTP server is configured.
+/// transaction; `Ok(false)` when no SMTP server is configured. The sender
+/// task delivers it like every other outgoing mail.
 pub async fn enqueue_manager_letter(
     store: &Store,
     mail: &MailSettings,
@@ -406,6 +412,16 @@ pub async fn enqueue_manager_letter(
     let Some(smtp) = &mail.smtp else {
         return Ok(false);
     };
+    let in_reply_to = letter
+        .parent
+        .and_then(|a| attr_str(a, "message_id"))
+        .map(|m| m.trim().trim_matches(['<', '>']).to_owned())
+        .filter(|m| !m.is_empty());
+    let appeal_id = letter.parent.map(|a| a.id);
+    let recipient_name = letter
+        .parent
+        .and_then(|a| a.contact.display_name())
+        .map(str::to_owned);
     let nonce: u64 = rand::thread_rng().gen();
     let message_id = new_message_id("reply", letter.interest_id, smtp);
     let mut tx = store.begin_write().await?;
@@ -415,13 +431,13 @@ pub async fn enqueue_manager_letter(
             &OutgoingMail {
                 kind: KIND_REPLY,
                 dedup_key: format!("reply:interest:{}:{nonce:016x}", letter.interest_id),
-                recipient: letter.recipient.clone(),
-                recipient_name: letter.recipient_name.clone(),
-                subject: letter.subject.clone(),
-                body: letter.body.clone(),
+                recipient: letter.recipient.to_owned(),
+                recipient_name,
+                subject: letter.subject.to_owned(),
+                body: letter.body.to_owned(),
                 message_id: message_id.clone(),
-                in_reply_to: letter.in_reply_to.clone(),
-                appeal_id: letter.appeal_id,
+                in_reply_to: in_reply_to.clone(),
+                appeal_id,
                 interest_id: Some(letter.interest_id),
             },
         )
@@ -439,9 +455,9 @@ pub async fn enqueue_manager_letter(
                     "subject": letter.subject,
                     "text": letter.body,
                     "message_id": message_id,
-                    "in_reply_to": letter.in_reply_to,
+                    "in_reply_to": in_reply_to,
                 }),
-                appeal_id: letter.appeal_id,
+                appeal_id,
             },
         )
         .await?;

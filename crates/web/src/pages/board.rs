@@ -531,7 +531,16 @@ fn board_card(
         draggable = if allowed.is_empty() { "" } else { " draggable=\"true\"" },
         label = colour.map(colour_label).unwrap_or("завершён"),
         client = Esc(&card.client_name),
-        responsible = esc_or_dash(interest.responsible.as_deref()),
+        // The person's name, as the card and Today show it; the login when
+        // the configuration has none.
+        responsible = esc_or_dash(interest.responsible.as_deref().map(|login| {
+            state
+                .core
+                .manager(login)
+                .map(|m| m.name.as_str())
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(login)
+        })),
         amount = interest
             .potential_amount
             .filter(|a| *a > 0)

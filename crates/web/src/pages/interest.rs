@@ -7,7 +7,7 @@
 //! and the head's decision, and (for heads) handing the interest over.
 //! Somebody who may not see the interest gets 404.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -37,6 +37,7 @@ use leadgate_domain::client::{Client, ContactPoint};
 use leadgate_domain::interest::{InterestStatus, TaskStatus};
 use leadgate_domain::role::Role;
 use leadgate_domain::scenario::{format_rub, StageKind};
+use leadgate_sources::mail::outbox::render;
 use leadgate_sources::pbx::recordings::RecordingLinks;
 use leadgate_store::{InterestCall, OutgoingNote};
 
@@ -653,9 +654,16 @@ impl Card<'_> {
         let interest = &self.view.details.interest;
         let channels = self.reply_channels();
         if channels.is_empty() {
-            return "<section class=\"reply\" id=\"reply\"><h2>Ответить клиенту</h2>\
-                    <p class=\"muted\">Клиент не писал в Telegram или ВКонтакте, e-mail нет (или почта не настроена).</p></section>"
-                .into();
+            // Say which of the two is missing: an address on the card with
+            // no way to write to it puzzles a manager otherwise.
+            let why = if client_emails(self.client).is_empty() {
+                "Клиент не писал в Telegram или ВКонтакте, и e-mail у него нет."
+            } else {
+                "Клиент не писал в Telegram или ВКонтакте, а почта для отправки писем не настроена (<code>[mail.smtp]</code>)."
+            };
+            return format!(
+                "<section class=\"reply\" id=\"reply\"><h2>Ответить клиенту</h2><p class=\"muted\">{why}</p></section>"
+            );
         }
         let templates = &self.state.web.reply_templates;
         let chosen_channel = self
@@ -671,12 +679,12 @@ impl Card<'_> {
             .problems
             .reply_text
             .clone()
-            .or_else(|| template.map(|t| fill(&t.body, &vars)))
+            .or_else(|| template.map(|t| render(&t.body, &vars)))
             .unwrap_or_default();
         let subject = template
             .map(|t| t.subject.as_str())
             .filter(|s| !s.is_empty())
-            .map(|s| fill(s, &vars))
+            .map(|s| render(s, &vars))
             .unwrap_or_else(|| self.default_subject());
         let channel_options: String = channels
             .iter()
@@ -759,9 +767,9 @@ impl Card<'_> {
             .unwrap_or_else(|| format!("Ваш запрос №{}", self.view.details.interest.id))
     }
 
-    fn template_vars(&self) -> HashMap<String, String> {
+    fn template_vars(&self) -> BTreeMap<String, String> {
         let interest = &self.view.details.interest;
-        let mut vars: HashMap<String, String> = HashMap::new();
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
         // The appeal's attributes first, so the named fields below win.
         if let Some(appeal) = self.appeals.first() {
             for (key, value) in &appeal.attributes {
@@ -1130,28 +1138,6 @@ fn client_emails(client: &Client) -> Vec<String> {
         .collect()
 }
 
-/// `{name}` placeholders filled; unknown ones stay, so a typo shows.
-fn fill(template: &str, vars: &HashMap<String, String>) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) if vars.contains_key(&after[..end]) => {
-                out.push_str(&vars[&after[..end]]);
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 pub(super) fn loss_decision_forms(
     state: &AppState,
     user: &WebUser,
@@ -1341,6 +1327,11 @@ async fn reply(
     };
     match problem {
         None => {
+            // Writing to the client is a manager's first action, as through the API.
+            state
+                .store
+                .mark_first_action_now(id, &user.login, &state.core.calendar)
+                .await?;
             Ok(Redirect::to(&format!("/ui/interests/{id}?sent=1#feed-section")).into_response())
         }
         Some(problem) => {
@@ -1393,19 +1384,10 @@ async fn send_reply(
             &state.sales.sources.mail,
             &leadgate_sources::mail::outbox::ManagerLetter {
                 interest_id: id,
-                appeal_id: parent.as_ref().map(|a| a.id),
-                in_reply_to: parent.as_ref().and_then(|a| {
-                    a.attributes
-                        .get("message_id")
-                        .and_then(|v| v.as_str())
-                        .map(|m| m.trim_matches(['<', '>']).to_owned())
-                }),
-                recipient: email.to_owned(),
-                recipient_name: parent
-                    .as_ref()
-                    .and_then(|a| a.contact.display_name().map(str::to_owned)),
-                subject,
-                body: text.to_owned(),
+                parent: parent.as_ref(),
+                recipient: email,
+                subject: &subject,
+                body: text,
                 author: &user.login,
             },
         )
