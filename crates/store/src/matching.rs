@@ -345,7 +345,10 @@ impl Store {
             .bind(client_id)
             .fetch_all(&mut *conn)
             .await?;
-            let inns: BTreeSet<String> = inn.into_iter().chain(merged.into_iter().map(|(i,)| i)).collect();
+            let inns: BTreeSet<String> = inn
+                .into_iter()
+                .chain(merged.into_iter().map(|(i,)| i))
+                .collect();
             rows.extend(
                 inns.into_iter()
                     .map(|inn| (MatchField::Inn.as_str(), inn, client_id, 0)),

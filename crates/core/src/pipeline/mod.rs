@@ -31,8 +31,8 @@ use leadgate_domain::dedup::{DecisionKind, Probe};
 use leadgate_domain::event::interest_events;
 use leadgate_domain::routing::Router;
 use leadgate_store::{
-    company_rows, inn_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, ClientState,
-    FeedRow, FinishedRow, NewInterestRow, StorageError, Store,
+    company_rows, inn_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal,
+    ClientState, FeedRow, FinishedRow, NewInterestRow, StorageError, Store,
 };
 
 mod calls;
@@ -942,7 +942,10 @@ mod tests {
         assert_eq!(c.inn.as_deref(), Some("7707083893"));
         // An organisation's ИНН without its name is still a company.
         let c = NewClient::from_card(&card(Some("Мария"), None, Some("7707083893")), &[]);
-        assert_eq!((c.kind, c.name.as_str()), (ClientKind::Company, "ИНН 7707083893"));
+        assert_eq!(
+            (c.kind, c.name.as_str()),
+            (ClientKind::Company, "ИНН 7707083893")
+        );
         assert_eq!(c.person_name, "Мария");
         // A sole trader's (12 digits) is the person's own.
         let c = NewClient::from_card(&card(Some("Мария"), None, Some("500100732259")), &[]);

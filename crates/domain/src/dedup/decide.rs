@@ -216,7 +216,9 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         // is someone who changed jobs, or a mistake; an operator decides.
         if probe.inn.is_some() && best.inn_shared_by.is_none() {
             if best.inn_conflict {
-                return Outcome::Review("a known contact point, with another ИНН than its client's");
+                return Outcome::Review(
+                    "a known contact point, with another ИНН than its client's",
+                );
             }
             if scored
                 .iter()
@@ -271,7 +273,10 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
             return Outcome::Review("a contact point agrees, but the score is below auto-link");
         }
         if inn_decides {
-            return Outcome::Link(i, "a contact point of many clients, and the ИНН of this one");
+            return Outcome::Link(
+                i,
+                "a contact point of many clients, and the ИНН of this one",
+            );
         }
         return Outcome::Review("the agreeing contact point is shared by many clients");
     }
@@ -288,7 +293,9 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
     if let Some(&(i, s)) = with_domain.first() {
         match s.domain_shared_by {
             Some(1) if s.inn_conflict => {
-                return Outcome::Review("the corporate domain is one client's, whose ИНН is another")
+                return Outcome::Review(
+                    "the corporate domain is one client's, whose ИНН is another",
+                )
             }
             Some(1) => {
                 return Outcome::Link(
@@ -1194,7 +1201,11 @@ mod tests {
         assert_eq!(d.person_id, None);
         assert_eq!(d.new_person.as_deref(), Some("Мария Сидорова"));
         assert_eq!(d.matched_on, vec![MatchField::Inn]);
-        let e = d.evidence.iter().find(|e| e.field == MatchField::Inn).unwrap();
+        let e = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Inn)
+            .unwrap();
         assert_eq!((e.how, e.shared_by), (MatchHow::Exact, 1));
         // A known person's name at that company is that person.
         let d = two_companies().run(
@@ -1224,10 +1235,9 @@ mod tests {
         );
         assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
         assert_eq!(d.client_id, Some(1));
-        assert!(d
-            .evidence
-            .iter()
-            .any(|e| e.client_id == 2 && e.field == MatchField::Inn && e.how == MatchHow::Conflict));
+        assert!(d.evidence.iter().any(|e| e.client_id == 2
+            && e.field == MatchField::Inn
+            && e.how == MatchHow::Conflict));
     }
 
     #[test]
@@ -1246,7 +1256,11 @@ mod tests {
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
-        let e = d.evidence.iter().find(|e| e.field == MatchField::Inn).unwrap();
+        let e = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Inn)
+            .unwrap();
         assert_eq!((e.client_id, e.how), (1, MatchHow::Conflict));
         assert!(e.weight < 0.0);
         // The same with Альфа's own ИНН links as before.
@@ -1254,7 +1268,10 @@ mod tests {
             &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, ALPHA),
             &settings(),
         );
-        assert_eq!((d.kind, d.client_id), (DecisionKind::ExistingClient, Some(1)));
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1))
+        );
         assert_eq!(d.person_id, Some(10));
         // A client without an ИНН has nothing to conflict with.
         let base = Base(vec![(1, 10, "Иван Петров", vec![phone("+79120000001")])]);
@@ -1262,13 +1279,22 @@ mod tests {
             &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, BETA),
             &settings(),
         );
-        assert_eq!((d.kind, d.client_id), (DecisionKind::ExistingClient, Some(1)));
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1))
+        );
     }
 
     #[test]
     fn a_domain_of_a_client_with_another_inn_goes_to_review() {
         let d = two_companies().run(
-            &probe_inn(Some("Мария Сидорова"), &[], &["maria@alfa.ru"], None, "7702070139"),
+            &probe_inn(
+                Some("Мария Сидорова"),
+                &[],
+                &["maria@alfa.ru"],
+                None,
+                "7702070139",
+            ),
             &settings(),
         );
         assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
@@ -1289,7 +1315,11 @@ mod tests {
             &probe_inn(Some("Иван Петров"), &["+74957001122"], &[], None, ALPHA),
             &settings(),
         );
-        assert_eq!((d.kind, d.client_id), (DecisionKind::ExistingClient, Some(1)), "{d:?}");
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1)),
+            "{d:?}"
+        );
         // A point of many clients: the one with the ИНН.
         let crowd = Base(
             std::iter::once((1, -1, "ООО Альфа", vec![inn(ALPHA)]))
@@ -1300,7 +1330,11 @@ mod tests {
             &probe_inn(Some("Иван Петров"), &["+74957001122"], &[], None, ALPHA),
             &settings(),
         );
-        assert_eq!((d.kind, d.client_id), (DecisionKind::ExistingClient, Some(1)), "{d:?}");
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1)),
+            "{d:?}"
+        );
     }
 
     #[test]
