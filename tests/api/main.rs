@@ -8,6 +8,7 @@ mod bad_input;
 mod clients;
 mod config;
 mod forms;
+mod inn;
 mod operations;
 mod package;
 mod pipeline;

@@ -15,7 +15,7 @@ use crate::helpers::{
     TOKEN,
 };
 
-fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeline {
+pub(crate) fn pipeline(store: Store, settings: Arc<leadgate::settings::Settings>) -> Pipeline {
     Services::new(&settings).expect("valid scenarios").pipeline(
         store,
         Arc::new(Metrics::new()),

@@ -11,6 +11,8 @@ use leadgate::appeal::{ContactKey, ContactKind};
 use leadgate::client::ClientKind;
 use leadgate::storage::{ImportedClient, ImportedPerson};
 
+mod inn;
+
 /// Posts an appeal and waits until the pipeline has processed it.
 async fn processed(app: &TestApp, ext: &str, contact: Value) -> Value {
     app.post_and_process(&appeal("crm", ext, contact)).await

@@ -138,8 +138,13 @@ pub struct ContactCard {
     #[serde(default)]
     pub company: Option<String>,
     /// The company's ИНН (10 digits) or a sole trader's (12), when the
-    /// channel knows it; a strong company key in matching.
+    /// channel knows it; a strong company key in matching. Spaces and
+    /// dashes between the groups are ignored; the check digits must hold,
+    /// or `POST /api/v1/appeals` answers 422 naming `contact.inn` (a site
+    /// form's wrong one is dropped instead, with the reason in the
+    /// decision's `rejected_contact_points`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "7707083893")]
     pub inn: Option<String>,
 }
 

@@ -69,7 +69,11 @@ pub struct Client {
     /// The responsible an import named that is no manager (the client is
     /// unassigned until someone sorts it out).
     pub imported_responsible: Option<String>,
-    /// A checksum-valid ИНН.
+    /// A checksum-valid ИНН, digits only: from the import, from the appeal
+    /// that created the client, or taken over from a client merged into
+    /// this one (and given back when the merge is undone). A company key in
+    /// matching: an appeal naming it links here.
+    #[schema(example = "7707083893")]
     pub inn: Option<String>,
     pub contact_persons: Vec<ContactPerson>,
     /// Contact points not tied to one person (a company's switchboard).

@@ -262,6 +262,8 @@ pub struct NewClientRow {
     pub kind: ClientKind,
     pub name: String,
     pub responsible: Option<String>,
+    /// A checksum-valid ИНН the appeal named.
+    pub inn: Option<String>,
     pub at_ms: i64,
 }
 
@@ -373,8 +375,8 @@ impl Store {
     ) -> Result<()> {
         for chunk in rows.chunks(MAX_JSON_ROWS) {
             let sql = format!(
-                "INSERT INTO clients (id, kind, name, responsible_login, created_at, updated_at) {}",
-                json_rows(self.backend, &[Int, Text, Text, Text, Int, Int])
+                "INSERT INTO clients (id, kind, name, responsible_login, inn, created_at, updated_at) {}",
+                json_rows(self.backend, &[Int, Text, Text, Text, Text, Int, Int])
             );
             let data = json_param(chunk.iter().map(|r| {
                 json!([
@@ -382,6 +384,7 @@ impl Store {
                     r.kind.as_str(),
                     r.name,
                     r.responsible,
+                    r.inn,
                     r.at_ms,
                     r.at_ms
                 ])

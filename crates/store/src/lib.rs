@@ -52,7 +52,7 @@ pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
 pub use events::{EndpointState, FailedAttempt, WebhookFailure};
 pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};
-pub use matching::{company_rows, domain_rows, person_rows, KeyRow};
+pub use matching::{company_rows, domain_rows, inn_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};
 pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use prefetch::{match_appeal, match_appeal_with, Prefetched};

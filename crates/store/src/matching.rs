@@ -160,14 +160,14 @@ impl Store {
         // person); SQLite has no LATERAL and runs the correlated IN per row.
         let sql = match self.backend {
             Backend::Sqlite => format!(
-                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, \
+                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, c.inn AS inn, \
                  p.id AS person_id, p.name AS name FROM clients c \
                  LEFT JOIN contact_persons p ON p.client_id = c.id AND p.id IN \
                  (SELECT f.id FROM contact_persons f WHERE f.client_id = c.id ORDER BY f.id LIMIT ?) \
                  WHERE c.id IN ({list}) AND c.merged_into IS NULL ORDER BY c.id, p.id"
             ),
             Backend::Postgres => format!(
-                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, \
+                "SELECT c.id AS client_id, c.kind AS kind, c.name AS client_name, c.inn AS inn, \
                  p.id AS person_id, p.name AS name FROM clients c \
                  LEFT JOIN LATERAL (SELECT f.id, f.name FROM contact_persons f WHERE f.client_id = c.id \
                  ORDER BY f.id LIMIT ${}) p ON TRUE \
@@ -208,6 +208,7 @@ impl Store {
                     person_id,
                     name,
                     company,
+                    inn: r.try_get("inn")?,
                 });
             }
         }
@@ -300,12 +301,12 @@ impl Store {
             .bind(client_id)
             .execute(&mut *conn)
             .await?;
-        let client: Option<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT kind, name, inn FROM clients WHERE id = $1")
+        let client: Option<(String, String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT kind, name, inn, merged_into FROM clients WHERE id = $1")
                 .bind(client_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let Some((kind, name, inn)) = client else {
+        let Some((kind, name, inn, merged_into)) = client else {
             return Ok(());
         };
         let persons: Vec<(i64, String)> =
@@ -335,7 +336,24 @@ impl Store {
             })
             .collect();
         rows.extend(domain_rows(client_id, &keys));
-        rows.extend(inn.map(|inn| (MatchField::Inn.as_str(), inn, client_id, 0)));
+        // A merged client is no candidate, so its ИНН is a key of the client
+        // it was merged into (one carrier, not two); undo gives it back.
+        if merged_into.is_none() {
+            let merged: Vec<(String,)> = sqlx::query_as(
+                "SELECT inn FROM clients WHERE merged_into = $1 AND inn IS NOT NULL",
+            )
+            .bind(client_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let inns: BTreeSet<String> = inn
+                .into_iter()
+                .chain(merged.into_iter().map(|(i,)| i))
+                .collect();
+            rows.extend(
+                inns.into_iter()
+                    .map(|inn| (MatchField::Inn.as_str(), inn, client_id, 0)),
+            );
+        }
         self.insert_match_keys(conn, &rows).await
     }
 
@@ -416,6 +434,13 @@ pub fn person_rows(client_id: i64, person_id: i64, name: &str) -> Vec<KeyRow> {
     person_name_keys(name)
         .into_iter()
         .map(|k| (MatchField::Name.as_str(), k, client_id, person_id))
+        .collect()
+}
+
+/// The ИНН key of a client.
+pub fn inn_rows(client_id: i64, inn: Option<&str>) -> Vec<KeyRow> {
+    inn.into_iter()
+        .map(|inn| (MatchField::Inn.as_str(), inn.to_string(), client_id, 0))
         .collect()
 }
 

@@ -22,6 +22,9 @@ pub struct MovedRecords {
     pub appeals: Vec<i64>,
     /// Points `into` already had; they stay with `from`, hidden by the merge.
     pub points_left: Vec<i64>,
+    /// `from`'s ИНН, when `into` had none and took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inn: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,24 @@ impl Store {
             .execute(&mut *conn)
             .await?;
 
+        // `into` takes the ИНН it lacks; when both have one, `into` keeps
+        // its own and `from`'s still finds `into` as a matching key.
+        let mut inns: [Option<String>; 2] = [None, None];
+        for (slot, id) in inns.iter_mut().zip([into, from]) {
+            let (inn,): (Option<String>,) = sqlx::query_as("SELECT inn FROM clients WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+            *slot = inn;
+        }
+        if let [None, Some(inn)] = inns {
+            sqlx::query("UPDATE clients SET inn = $1 WHERE id = $2")
+                .bind(&inn)
+                .bind(into)
+                .execute(&mut *conn)
+                .await?;
+            moved.inn = Some(inn);
+        }
         sqlx::query("UPDATE clients SET merged_into = $1, updated_at = $2 WHERE id = $3")
             .bind(into)
             .bind(now)
@@ -281,6 +302,14 @@ impl Store {
             .bind(from)
             .execute(&mut *conn)
             .await?;
+        if let Some(inn) = &moved.inn {
+            // Unless someone has set another since.
+            sqlx::query("UPDATE clients SET inn = NULL WHERE id = $1 AND inn = $2")
+                .bind(into)
+                .bind(inn)
+                .execute(&mut *conn)
+                .await?;
+        }
         self.rewrite_match_keys(conn, into).await?;
         self.rewrite_match_keys(conn, from).await?;
         sqlx::query("UPDATE client_merges SET undone_at = $1, undone_by = $2 WHERE id = $3")
@@ -300,7 +329,7 @@ impl Store {
         conn: &mut AnyConnection,
         id: i64,
     ) -> Result<serde_json::Value> {
-        let row = sqlx::query("SELECT name, merged_into FROM clients WHERE id = $1")
+        let row = sqlx::query("SELECT name, inn, merged_into FROM clients WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -325,6 +354,7 @@ impl Store {
         Ok(serde_json::json!({
             "id": id,
             "name": row.try_get::<String, _>("name")?,
+            "inn": row.try_get::<Option<String>, _>("inn")?,
             "merged_into": row.try_get::<Option<i64>, _>("merged_into")?,
             "contact_persons": persons.into_iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>(),
             "contact_points": self.client_point_keys(conn, id).await?,

@@ -194,6 +194,7 @@ impl Deferred {
 
     /// A new client with its first contact person; the keys and points are
     /// the caller's to add.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_client(
         &mut self,
         store: &Store,
@@ -201,6 +202,7 @@ impl Deferred {
         kind: ClientKind,
         name: &str,
         person_name: &str,
+        inn: Option<&str>,
         responsible: Option<&str>,
     ) -> Result<(i64, i64), StorageError> {
         let client_id = self.next_id(store, conn, IdTable::Clients).await?;
@@ -211,6 +213,7 @@ impl Deferred {
             kind,
             name: name.to_string(),
             responsible: responsible.map(str::to_string),
+            inn: inn.map(str::to_string),
             at_ms,
         });
         self.persons_new.push(NewPersonRow {
@@ -224,6 +227,7 @@ impl Deferred {
             person_id,
             name: person_name.to_string(),
             company: (kind == ClientKind::Company).then(|| name.to_string()),
+            inn: inn.map(str::to_string),
         });
         self.created_clients.insert(
             client_id,
@@ -241,7 +245,7 @@ impl Deferred {
                 }],
                 contact_points: Vec::new(),
                 imported_responsible: None,
-                inn: None,
+                inn: inn.map(str::to_string),
                 created_at: from_ms(at_ms),
             },
         );

@@ -21,15 +21,18 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, ProcessedAppeal};
 use crate::settings::CoreSettings as Settings;
-use leadgate_domain::appeal::{Appeal, AppealStatus, ContactKey, Intent, NormalizedContact};
+use leadgate_domain::appeal::{
+    Appeal, AppealStatus, ContactCard, ContactKey, Intent, NormalizedContact,
+};
 use leadgate_domain::client::ClientKind;
 use leadgate_domain::decision::DecisionRecord;
+use leadgate_domain::dedup::keys::card_inn;
 use leadgate_domain::dedup::{DecisionKind, Probe};
 use leadgate_domain::event::interest_events;
 use leadgate_domain::routing::Router;
 use leadgate_store::{
-    company_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal, ClientState,
-    FeedRow, FinishedRow, NewInterestRow, StorageError, Store,
+    company_rows, inn_rows, now_ms, outcome_rows, person_rows, to_ms, Backend, ClaimedAppeal,
+    ClientState, FeedRow, FinishedRow, NewInterestRow, StorageError, Store,
 };
 
 mod calls;
@@ -600,20 +603,12 @@ impl Pipeline {
         keys: &[ContactKey],
         responsible: Option<&str>,
     ) -> Result<(i64, Option<i64>), StorageError> {
-        let person_name = card
-            .display_name()
-            .map(str::to_string)
-            .or_else(|| keys.first().map(|k| k.raw.clone()))
-            .unwrap_or_else(|| "Без имени".to_string());
-        let company = card
-            .company
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
-        let (kind, client_name) = match company {
-            Some(c) => (ClientKind::Company, c.to_string()),
-            None => (ClientKind::Person, person_name.clone()),
-        };
+        let NewClient {
+            kind,
+            name: client_name,
+            person_name,
+            inn,
+        } = NewClient::from_card(card, keys);
         let (client_id, person_id) = later
             .create_client(
                 &self.store,
@@ -621,11 +616,13 @@ impl Pipeline {
                 kind,
                 &client_name,
                 &person_name,
+                inn.as_deref(),
                 responsible,
             )
             .await?;
         later.match_keys(company_rows(client_id, kind, &client_name));
         later.match_keys(person_rows(client_id, person_id, &person_name));
+        later.match_keys(inn_rows(client_id, inn.as_deref()));
         later.contact_points(client_id, Some(person_id), keys);
         Ok((client_id, Some(person_id)))
     }
@@ -821,6 +818,45 @@ impl Pipeline {
     }
 }
 
+/// What a client created from an appeal is: named after the company when
+/// the appeal names one, else after the person; a checksum-valid ИНН is its
+/// company key, and an organisation's ИНН (10 digits) makes it a company
+/// even unnamed («ИНН 7707083893», until someone writes its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NewClient {
+    kind: ClientKind,
+    name: String,
+    person_name: String,
+    inn: Option<String>,
+}
+
+impl NewClient {
+    fn from_card(card: &ContactCard, keys: &[ContactKey]) -> NewClient {
+        let person_name = card
+            .display_name()
+            .map(str::to_string)
+            .or_else(|| keys.first().map(|k| k.raw.clone()))
+            .unwrap_or_else(|| "Без имени".to_string());
+        let inn = card_inn(card);
+        let company = card
+            .company
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let (kind, name) = match (company, inn.as_deref()) {
+            (Some(c), _) => (ClientKind::Company, c.to_string()),
+            (None, Some(inn)) if inn.len() == 10 => (ClientKind::Company, format!("ИНН {inn}")),
+            (None, _) => (ClientKind::Person, person_name.clone()),
+        };
+        NewClient {
+            kind,
+            name,
+            person_name,
+            inn,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     /// The batch as a whole, writes gathered.
@@ -880,4 +916,43 @@ fn appeal_summary(appeal: &leadgate_domain::appeal::Appeal) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(name: Option<&str>, company: Option<&str>, inn: Option<&str>) -> ContactCard {
+        ContactCard {
+            name: name.map(str::to_string),
+            company: company.map(str::to_string),
+            inn: inn.map(str::to_string),
+            ..ContactCard::default()
+        }
+    }
+
+    #[test]
+    fn a_new_client_takes_the_appeals_inn_as_its_company_key() {
+        let c = NewClient::from_card(
+            &card(Some("Мария"), Some("ООО Альфа"), Some("7707 083 893")),
+            &[],
+        );
+        assert_eq!(c.kind, ClientKind::Company);
+        assert_eq!(c.name, "ООО Альфа");
+        assert_eq!(c.inn.as_deref(), Some("7707083893"));
+        // An organisation's ИНН without its name is still a company.
+        let c = NewClient::from_card(&card(Some("Мария"), None, Some("7707083893")), &[]);
+        assert_eq!(
+            (c.kind, c.name.as_str()),
+            (ClientKind::Company, "ИНН 7707083893")
+        );
+        assert_eq!(c.person_name, "Мария");
+        // A sole trader's (12 digits) is the person's own.
+        let c = NewClient::from_card(&card(Some("Мария"), None, Some("500100732259")), &[]);
+        assert_eq!((c.kind, c.name.as_str()), (ClientKind::Person, "Мария"));
+        assert_eq!(c.inn.as_deref(), Some("500100732259"));
+        // A wrong check digit is no ИНН.
+        let c = NewClient::from_card(&card(Some("Мария"), None, Some("7707083894")), &[]);
+        assert_eq!((c.kind, c.inn), (ClientKind::Person, None));
+    }
 }

@@ -13,7 +13,11 @@
 //! * two clients that each carry an identifying key of the appeal go to
 //!   review;
 //! * a new person writing from the corporate domain of exactly one client
-//!   becomes a new contact person of that client.
+//!   becomes a new contact person of that client;
+//! * the ИНН is a company key like the domain, but stronger: it decides
+//!   before the domain and the company name, tells apart clients sharing a
+//!   contact point, and a known contact point with another client's ИНН (or
+//!   of a client whose own ИНН is another) goes to review.
 
 use std::collections::BTreeMap;
 
@@ -75,6 +79,8 @@ struct Scored {
     domain_shared_by: Option<usize>,
     /// Clients carrying the appeal's ИНН, when this one does.
     inn_shared_by: Option<usize>,
+    /// The client has an ИНН, and the appeal names another.
+    inn_conflict: bool,
     /// The appeal's name against this client's best-agreeing person.
     name: Option<NameAgreement>,
     /// The person the appeal is from: whose name agrees, or whose contact
@@ -206,6 +212,24 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         .enumerate()
         .find(|(_, s)| s.contact && (s.identified || s.score >= review))
     {
+        // The ИНН names one taxpayer: a known person writing for another
+        // is someone who changed jobs, or a mistake; an operator decides.
+        if probe.inn.is_some() && best.inn_shared_by.is_none() {
+            if best.inn_conflict {
+                return Outcome::Review(
+                    "a known contact point, with another ИНН than its client's",
+                );
+            }
+            if scored
+                .iter()
+                .any(|s| s.client_id != best.client_id && s.inn_shared_by.is_some())
+            {
+                return Outcome::Review("the contact point is one client's, the ИНН another's");
+            }
+        }
+        // A point several clients share is settled by the ИНН only one of
+        // them carries.
+        let inn_decides = best.inn_shared_by == Some(1);
         let alone = !scored
             .iter()
             .any(|s| s.client_id != best.client_id && s.contact);
@@ -237,7 +261,7 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
             s.client_id != best.client_id
                 && s.identified
                 && (!shares_only_best_points(s)
-                    || (s.score >= review && (named(s) || !named(best))))
+                    || (!inn_decides && s.score >= review && (named(s) || !named(best))))
         });
         if rival {
             return Outcome::Review("the appeal's contact points belong to different clients");
@@ -247,6 +271,12 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         }
         if best.identified {
             return Outcome::Review("a contact point agrees, but the score is below auto-link");
+        }
+        if inn_decides {
+            return Outcome::Link(
+                i,
+                "a contact point of many clients, and the ИНН of this one",
+            );
         }
         return Outcome::Review("the agreeing contact point is shared by many clients");
     }
@@ -262,6 +292,11 @@ fn choose(scored: &[Scored], probe: &Probe, auto: f64, review: f64) -> Outcome {
         .collect();
     if let Some(&(i, s)) = with_domain.first() {
         match s.domain_shared_by {
+            Some(1) if s.inn_conflict => {
+                return Outcome::Review(
+                    "the corporate domain is one client's, whose ИНН is another",
+                )
+            }
             Some(1) => {
                 return Outcome::Link(
                     i,
@@ -423,6 +458,12 @@ fn score_client(
         .get(&MatchField::Domain)
         .map(|e| e.shared_by as usize);
     let inn_shared_by = fields.get(&MatchField::Inn).map(|e| e.shared_by as usize);
+    let client_inn = persons
+        .iter()
+        .find(|p| p.client_id == client_id)
+        .and_then(|p| p.inn.as_deref());
+    let inn_conflict = inn_shared_by.is_none()
+        && matches!((probe.inn.as_deref(), client_inn), (Some(ours), Some(theirs)) if ours != theirs);
     let point_person = fields
         .values()
         .filter(|e| e.field.identifies())
@@ -430,6 +471,16 @@ fn score_client(
         .and_then(|e| e.person_id);
 
     let mut evidence: Vec<Evidence> = fields.into_values().collect();
+    if inn_conflict {
+        evidence.push(Evidence {
+            client_id,
+            person_id: None,
+            field: MatchField::Inn,
+            how: MatchHow::Conflict,
+            weight: round(-w.inn),
+            shared_by: 1,
+        });
+    }
     let mut name = None;
     let mut person_id = point_person;
     let mut name_agrees = false;
@@ -493,6 +544,7 @@ fn score_client(
         identified,
         domain_shared_by,
         inn_shared_by,
+        inn_conflict,
         name,
         person_id,
         name_agrees,
@@ -533,6 +585,29 @@ mod tests {
             name: name.map(str::to_string),
             phones: phones.iter().map(|s| s.to_string()).collect(),
             emails: emails.iter().map(|s| s.to_string()).collect(),
+            ..ContactCard::default()
+        };
+        Probe::new(
+            &card,
+            &card.normalize(Region::Ru),
+            &crate::dedup::JunkPatterns::default(),
+        )
+    }
+
+    /// A probe with a company and an ИНН.
+    fn probe_inn(
+        name: Option<&str>,
+        phones: &[&str],
+        emails: &[&str],
+        company: Option<&str>,
+        inn: &str,
+    ) -> Probe {
+        let card = ContactCard {
+            name: name.map(str::to_string),
+            phones: phones.iter().map(|s| s.to_string()).collect(),
+            emails: emails.iter().map(|s| s.to_string()).collect(),
+            company: company.map(str::to_string),
+            inn: Some(inn.to_string()),
             ..ContactCard::default()
         };
         Probe::new(
@@ -599,6 +674,15 @@ mod tests {
                     .find(|(id, p, _, _)| *id == c && *p < 0)
                     .map(|(_, _, n, _)| n.to_string())
             };
+            // The client's ИНН is the one its rows carry as a key.
+            let inn = |c: i64| {
+                self.0
+                    .iter()
+                    .filter(|(id, _, _, _)| *id == c)
+                    .flat_map(|(_, _, _, keys)| keys)
+                    .find(|k| k.field == MatchField::Inn)
+                    .map(|k| k.value.clone())
+            };
             let persons: Vec<StoredPerson> = self
                 .0
                 .iter()
@@ -608,6 +692,7 @@ mod tests {
                     person_id: *p,
                     name: n.to_string(),
                     company: company(*c),
+                    inn: inn(*c),
                 })
                 .collect();
             decide(probe, &hits, &short, &persons, settings)
@@ -1075,5 +1160,194 @@ mod tests {
             );
             assert_eq!(d.kind, DecisionKind::ExistingClient, "{name}: {d:?}");
         }
+    }
+
+    const ALPHA: &str = "7707083893";
+    const BETA: &str = "7736207543";
+
+    fn inn(v: &str) -> BlockingKey {
+        key(MatchField::Inn, v)
+    }
+
+    /// Two companies: Альфа (ИНН, a person with a phone, a domain) and
+    /// Бета (another ИНН, a person at another domain).
+    fn two_companies() -> Base {
+        Base(vec![
+            (1, -1, "ООО Альфа", vec![inn(ALPHA)]),
+            (
+                1,
+                10,
+                "Иван Петров",
+                vec![phone("+79120000001"), key(MatchField::Domain, "alfa.ru")],
+            ),
+            (2, -1, "ООО Бета", vec![inn(BETA)]),
+            (
+                2,
+                20,
+                "Олег Смирнов",
+                vec![phone("+79120000002"), key(MatchField::Domain, "beta.ru")],
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_new_person_with_a_known_inn_is_a_contact_person_of_that_company() {
+        let d = two_companies().run(
+            &probe_inn(Some("Мария Сидорова"), &["+79990000000"], &[], None, ALPHA),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
+        assert_eq!(d.client_id, Some(1));
+        assert_eq!(d.person_id, None);
+        assert_eq!(d.new_person.as_deref(), Some("Мария Сидорова"));
+        assert_eq!(d.matched_on, vec![MatchField::Inn]);
+        let e = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Inn)
+            .unwrap();
+        assert_eq!((e.how, e.shared_by), (MatchHow::Exact, 1));
+        // A known person's name at that company is that person.
+        let d = two_companies().run(
+            &probe_inn(Some("Петров Иван"), &[], &[], None, "7707 083 893"),
+            &settings(),
+        );
+        assert_eq!((d.client_id, d.person_id), (Some(1), Some(10)), "{d:?}");
+        // A wrong check digit is no key.
+        let d = two_companies().run(
+            &probe_inn(Some("Мария Сидорова"), &[], &[], None, "7707083894"),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::NewClient, "{d:?}");
+    }
+
+    #[test]
+    fn the_inn_wins_over_another_clients_domain_and_company_name() {
+        let d = two_companies().run(
+            &probe_inn(
+                Some("Мария Сидорова"),
+                &[],
+                &["maria@beta.ru"],
+                Some("ООО Бета"),
+                ALPHA,
+            ),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::ExistingClient, "{d:?}");
+        assert_eq!(d.client_id, Some(1));
+        assert!(d.evidence.iter().any(|e| e.client_id == 2
+            && e.field == MatchField::Inn
+            && e.how == MatchHow::Conflict));
+    }
+
+    #[test]
+    fn a_known_person_with_a_conflicting_inn_goes_to_review() {
+        // Иван's phone, with Бета's ИНН.
+        let d = two_companies().run(
+            &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, BETA),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        assert_eq!(d.candidates, vec![1, 2]);
+        // Иван's phone with an ИНН nobody carries, while Альфа has its own.
+        let other = "7702070139";
+        let d = two_companies().run(
+            &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, other),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        let e = d
+            .evidence
+            .iter()
+            .find(|e| e.field == MatchField::Inn)
+            .unwrap();
+        assert_eq!((e.client_id, e.how), (1, MatchHow::Conflict));
+        assert!(e.weight < 0.0);
+        // The same with Альфа's own ИНН links as before.
+        let d = two_companies().run(
+            &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, ALPHA),
+            &settings(),
+        );
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1))
+        );
+        assert_eq!(d.person_id, Some(10));
+        // A client without an ИНН has nothing to conflict with.
+        let base = Base(vec![(1, 10, "Иван Петров", vec![phone("+79120000001")])]);
+        let d = base.run(
+            &probe_inn(Some("Иван Петров"), &["+79120000001"], &[], None, BETA),
+            &settings(),
+        );
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1))
+        );
+    }
+
+    #[test]
+    fn a_domain_of_a_client_with_another_inn_goes_to_review() {
+        let d = two_companies().run(
+            &probe_inn(
+                Some("Мария Сидорова"),
+                &[],
+                &["maria@alfa.ru"],
+                None,
+                "7702070139",
+            ),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        assert_eq!(d.candidates, vec![1]);
+    }
+
+    #[test]
+    fn a_shared_phone_is_settled_by_the_inn() {
+        let office = phone("+74957001122");
+        let base = Base(vec![
+            (1, -1, "ООО Альфа", vec![inn(ALPHA)]),
+            (1, 10, "Иван Петров", vec![office.clone()]),
+            (2, 20, "Иван Петров", vec![office.clone()]),
+        ]);
+        let p = probe(Some("Иван Петров"), &["+74957001122"], &[]);
+        assert_eq!(base.run(&p, &settings()).kind, DecisionKind::Review);
+        let d = base.run(
+            &probe_inn(Some("Иван Петров"), &["+74957001122"], &[], None, ALPHA),
+            &settings(),
+        );
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1)),
+            "{d:?}"
+        );
+        // A point of many clients: the one with the ИНН.
+        let crowd = Base(
+            std::iter::once((1, -1, "ООО Альфа", vec![inn(ALPHA)]))
+                .chain((1..=5).map(|i| (i, i * 10, "Иван Петров", vec![office.clone()])))
+                .collect(),
+        );
+        let d = crowd.run(
+            &probe_inn(Some("Иван Петров"), &["+74957001122"], &[], None, ALPHA),
+            &settings(),
+        );
+        assert_eq!(
+            (d.kind, d.client_id),
+            (DecisionKind::ExistingClient, Some(1)),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn an_inn_of_two_clients_goes_to_review() {
+        let base = Base(vec![
+            (1, 10, "Иван Петров", vec![inn(ALPHA)]),
+            (2, 20, "Олег Смирнов", vec![inn(ALPHA)]),
+        ]);
+        let d = base.run(
+            &probe_inn(Some("Мария Сидорова"), &[], &[], None, ALPHA),
+            &settings(),
+        );
+        assert_eq!(d.kind, DecisionKind::Review, "{d:?}");
+        assert_eq!(d.candidates, vec![1, 2]);
     }
 }

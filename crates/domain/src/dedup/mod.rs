@@ -113,6 +113,8 @@ pub struct StoredPerson {
     /// The client's name when the client is a company (its office line and
     /// its colleagues are told by it).
     pub company: Option<String>,
+    /// The client's ИНН: an appeal naming another one is not plainly its.
+    pub inn: Option<String>,
 }
 
 /// One field that agreed (or clearly disagreed) between the appeal and a

@@ -20,6 +20,7 @@ use leadgate_domain::appeal::{
     NewAppeal, API_SOURCE_PREFIX,
 };
 pub use leadgate_domain::appeal::{AppealView, DecisionView};
+use leadgate_domain::contact::Inn;
 use leadgate_domain::role::Role;
 use leadgate_http::error::{ApiError, Problem};
 use leadgate_http::extract::{ApiCaller, PathId, ValidJson};
@@ -169,6 +170,11 @@ pub async fn post_appeal(
             format!("attachments[{i}].size"),
             "must be at most 9223372036854775807",
         ));
+    }
+    // A system that sends an ИНН can be told it is wrong, unlike a person
+    // filling in a form.
+    if let Some(raw) = req.contact.inn.as_deref().filter(|i| !i.trim().is_empty()) {
+        Inn::parse(raw).map_err(|e| ApiError::unprocessable("contact.inn", e.to_string()))?;
     }
     let raw = serde_json::json!({
         "source": req.source, "external_id": req.external_id, "received_at": req.received_at,

@@ -35,6 +35,16 @@ const MESSAGE: &[&str] = &[
 ];
 const COMPANY: &[&str] = &["company", "компания", "организация", "organization"];
 const SUBJECT: &[&str] = &["subject", "тема", "formname", "form_name"];
+const INN: &[&str] = &[
+    "inn",
+    "инн",
+    "company_inn",
+    "inn_company",
+    "client_inn",
+    "tax_id",
+    "инн компании",
+    "инн организации",
+];
 
 /// Fields Tilda and similar builders add that are not the person's words.
 const SERVICE: &[&str] = &["tranid", "formid", "test", "cookies", "referer"];
@@ -96,6 +106,12 @@ pub fn map_fields(fields: &[(String, String)], map: &FormFieldMap, skip: &[&str]
             join(&mut out.contact.company, trimmed);
         } else if matches(key, &map.subject, SUBJECT) {
             join(&mut out.subject, trimmed);
+        } else if matches(key, &map.inn, INN) && out.contact.inn.is_none() {
+            // As typed: a wrong one is dropped by the pipeline with its
+            // reason in the decision, and the lead is kept.
+            if !trimmed.is_empty() {
+                out.contact.inn = Some(trimmed.to_string());
+            }
         } else if key.to_lowercase().starts_with("utm_") {
             out.attributes.insert(
                 key.to_lowercase(),
@@ -145,6 +161,33 @@ mod tests {
         assert_eq!(out.attributes["utm_source"], "yandex");
         assert_eq!(out.attributes["fields"]["city"], "Казань");
         assert!(out.attributes["fields"].get("tranid").is_none());
+    }
+
+    #[test]
+    fn inn_fields_fill_the_cards_inn() {
+        for key in ["inn", "ИНН", "company_inn", "Инн компании"] {
+            let out = map_fields(
+                &f(&[("Имя", "Анна"), (key, " 7707 083 893 ")]),
+                &FormFieldMap::default(),
+                &[],
+            );
+            assert_eq!(out.contact.inn.as_deref(), Some("7707 083 893"), "{key}");
+            assert!(out.attributes.get("fields").is_none(), "{key}");
+        }
+        // A second one is kept as a field, not glued to the first.
+        let out = map_fields(
+            &f(&[("inn", "7707083893"), ("company_inn", "7736207543")]),
+            &FormFieldMap::default(),
+            &[],
+        );
+        assert_eq!(out.contact.inn.as_deref(), Some("7707083893"));
+        assert_eq!(out.attributes["fields"]["company_inn"], "7736207543");
+        let map = FormFieldMap {
+            inn: vec!["org_tax_number".into()],
+            ..FormFieldMap::default()
+        };
+        let out = map_fields(&f(&[("org_tax_number", "7707083893")]), &map, &[]);
+        assert_eq!(out.contact.inn.as_deref(), Some("7707083893"));
     }
 
     #[test]

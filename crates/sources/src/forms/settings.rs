@@ -13,6 +13,8 @@ pub struct FormFieldMap {
     pub message: Vec<String>,
     pub company: Vec<String>,
     pub subject: Vec<String>,
+    /// The company's ИНН (checked by its checksum in the pipeline).
+    pub inn: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
