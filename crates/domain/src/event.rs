@@ -3,6 +3,8 @@
 //! a payload with the current view of the entity it is about, in the shape
 //! the read API gives it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -67,6 +69,22 @@ impl std::fmt::Display for EventType {
     }
 }
 
+/// Off only in `leadgate-bench events`, which measures what journaling
+/// costs by running the same load with it on and off.
+static JOURNAL_OFF: AtomicBool = AtomicBool::new(false);
+
+/// A benchmark knob, never a setting: from here on this process builds no
+/// event payloads and journals nothing (`LEADGATE_BENCH_NO_JOURNAL=1` makes
+/// the daemon call it at start). The change feed and webhooks then miss
+/// every change, so nothing but a benchmark may turn it on.
+pub fn switch_journal_off_for_benchmarks() {
+    JOURNAL_OFF.store(true, Ordering::Relaxed);
+}
+
+pub fn journal_enabled() -> bool {
+    !JOURNAL_OFF.load(Ordering::Relaxed)
+}
+
 /// An event about to be journaled, in the transaction of the change it records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -91,6 +109,9 @@ impl NewEvent {
         view: &T,
         extra: serde_json::Value,
     ) -> NewEvent {
+        if !journal_enabled() {
+            return NewEvent::new(kind, serde_json::Value::Null);
+        }
         let mut data = serde_json::Map::new();
         data.insert(
             key.to_string(),
@@ -136,6 +157,9 @@ impl NewEvent {
     /// An event about an appeal as it now is; the full decision (the
     /// matcher's evidence included) rides along as `decision`.
     pub fn appeal(kind: EventType, appeal: Appeal, extra: serde_json::Value) -> NewEvent {
+        if !journal_enabled() {
+            return NewEvent::new(kind, serde_json::Value::Null);
+        }
         let decision = appeal
             .decision
             .as_ref()
