@@ -87,7 +87,7 @@ async fn the_admin_page_shows_each_endpoints_attempts_status_lag_and_failures() 
         "erp",
         "работает",
         "Отставание",
-        "Не доставленные события",
+        "Недоставленные события",
         "503",
         "Отправить заново",
     ] {

@@ -174,7 +174,7 @@ impl NewEvent {
 }
 
 /// A journaled event, as the change feed and the webhooks deliver it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     /// The feed position: events are delivered in increasing `id` and a
     /// larger id is never committed before a smaller one becomes visible.
@@ -182,8 +182,11 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub timestamp: DateTime<Utc>,
+    /// The payload as journaled: passed on as stored, never parsed and
+    /// written again, which is most of what serving the feed and the
+    /// webhooks would otherwise cost.
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 impl Event {

@@ -108,7 +108,7 @@ fn event_from_row(r: &AnyRow) -> Result<Event> {
         kind: EventType::parse(&kind)
             .ok_or_else(|| StorageError::Corrupt(format!("event type {kind}")))?,
         timestamp: from_ms(r.try_get("at")?),
-        data: serde_json::from_str(&data)
+        data: serde_json::value::RawValue::from_string(data)
             .map_err(|_| StorageError::Corrupt("event data".into()))?,
     })
 }

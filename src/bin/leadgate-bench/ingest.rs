@@ -302,7 +302,8 @@ pub(crate) async fn processing(
     store: &Store,
     source: &str,
 ) -> anyhow::Result<(Latency, i64, usize)> {
-    let times = store.processing_times(source).await?;
+    // The API stores a caller's source as `api:<source>` (migration 0013).
+    let times = store.processing_times(&format!("api:{source}")).await?;
     let last = times.iter().map(|(_, p)| *p).max().unwrap_or(0);
     let mut lat: Vec<Duration> = times
         .iter()

@@ -70,10 +70,9 @@ async fn show(
             ),
             Some(s) if s.retry_event.is_some() => (
                 format!(
-                    "повтор события №{}: попыток {}, последняя ошибка: {}; следующая попытка {}",
+                    "доставка события №{} не удаётся (попыток: {}), следующая попытка {}",
                     s.retry_event.unwrap_or(0),
                     s.attempts,
-                    s.last_error.as_deref().unwrap_or("—"),
                     when(s.next_attempt_at_ms)
                 ),
                 "warn",
@@ -126,7 +125,7 @@ async fn show(
             ));
         }
         if !v.failures.is_empty() {
-            body.push_str("<h3>Не доставленные события</h3><table class=\"failures\"><tr><th>Событие</th><th>Попыток</th><th>Код</th><th>Ошибка</th><th>Когда</th><th></th></tr>");
+            body.push_str("<h3>Недоставленные события</h3><table class=\"failures\"><tr><th>Событие</th><th>Попыток</th><th>Код</th><th>Ошибка</th><th>Когда</th><th></th></tr>");
             for f in &v.failures {
                 body.push_str(&format!(
                     "<tr><td>№{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
