@@ -301,6 +301,10 @@ async fn imports_calls_messages_and_wins_journal_their_events_once_and_deliver_t
 
     // Every one of these reached the receiver once, in order, signed.
     let feed = whole_feed(&app).await;
+    // docs/integration.md's examples of these types come from here.
+    if let Ok(path) = std::env::var("LEADGATE_DUMP_CAUSES") {
+        std::fs::write(path, serde_json::to_string_pretty(&feed).unwrap()).unwrap();
+    }
     let delivered = eventually("every event delivered", async || {
         let got = receiver.accepted();
         (got.len() >= feed.len()).then_some(got)
