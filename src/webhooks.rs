@@ -89,12 +89,15 @@ pub async fn test(settings: &Settings, store: &Store, name: &str) -> anyhow::Res
         .into_iter()
         .rev()
         .find(|e| sender.wants(e));
-    let event = recent.unwrap_or_else(|| Event {
-        id: 0,
-        kind: EventType::AppealAccepted,
-        timestamp: from_ms(leadgate_store::now_ms()),
-        data: serde_json::json!({"test": true}),
-    });
+    let event = match recent {
+        Some(event) => event,
+        None => Event {
+            id: 0,
+            kind: EventType::AppealAccepted,
+            timestamp: from_ms(leadgate_store::now_ms()),
+            data: serde_json::value::RawValue::from_string(r#"{"test":true}"#.into())?,
+        },
+    };
     match sender.deliver(&event).await {
         Answer::Delivered(status) => {
             println!(

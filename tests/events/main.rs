@@ -6,8 +6,18 @@
 #[path = "../helpers/mod.rs"]
 mod helpers;
 
+// Shared with tests/web and tests/messengers; not all of them is used here.
+#[allow(dead_code)]
+#[path = "../web/browser.rs"]
+mod browser;
+#[allow(dead_code)]
+#[path = "../messengers/fakes.rs"]
+mod fakes;
+
+mod causes;
 mod daemon;
 mod feed;
+mod page;
 mod receiver;
 mod webhooks;
 

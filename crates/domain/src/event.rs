@@ -3,6 +3,8 @@
 //! a payload with the current view of the entity it is about, in the shape
 //! the read API gives it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -81,6 +83,22 @@ impl std::fmt::Display for EventType {
     }
 }
 
+/// Off only in `leadgate-bench events`, which measures what journaling
+/// costs by running the same load with it on and off.
+static JOURNAL_OFF: AtomicBool = AtomicBool::new(false);
+
+/// A benchmark knob, never a setting: from here on this process builds no
+/// event payloads and journals nothing (`LEADGATE_BENCH_NO_JOURNAL=1` makes
+/// the daemon call it at start). The change feed and webhooks then miss
+/// every change, so nothing but a benchmark may turn it on.
+pub fn switch_journal_off_for_benchmarks() {
+    JOURNAL_OFF.store(true, Ordering::Relaxed);
+}
+
+pub fn journal_enabled() -> bool {
+    !JOURNAL_OFF.load(Ordering::Relaxed)
+}
+
 /// An event about to be journaled, in the transaction of the change it records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -105,6 +123,9 @@ impl NewEvent {
         view: &T,
         extra: serde_json::Value,
     ) -> NewEvent {
+        if !journal_enabled() {
+            return NewEvent::new(kind, serde_json::Value::Null);
+        }
         let mut data = serde_json::Map::new();
         data.insert(
             key.to_string(),
@@ -150,6 +171,9 @@ impl NewEvent {
     /// An event about an appeal as it now is; the full decision (the
     /// matcher's evidence included) rides along as `decision`.
     pub fn appeal(kind: EventType, appeal: Appeal, extra: serde_json::Value) -> NewEvent {
+        if !journal_enabled() {
+            return NewEvent::new(kind, serde_json::Value::Null);
+        }
         let decision = appeal
             .decision
             .as_ref()
@@ -164,7 +188,7 @@ impl NewEvent {
 }
 
 /// A journaled event, as the change feed and the webhooks deliver it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     /// The feed position: events are delivered in increasing `id` and a
     /// larger id is never committed before a smaller one becomes visible.
@@ -172,8 +196,11 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub timestamp: DateTime<Utc>,
+    /// The payload as journaled: passed on as stored, never parsed and
+    /// written again, which is most of what serving the feed and the
+    /// webhooks would otherwise cost.
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 impl Event {

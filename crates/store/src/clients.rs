@@ -7,6 +7,8 @@ use super::{from_ms, now_ms, Result, StorageError, Store};
 use super::{param_list, placeholders};
 use leadgate_domain::appeal::{ContactKey, ContactKind};
 use leadgate_domain::client::{Client, ClientKind, ContactPerson, ContactPoint, DroppedPoint};
+use leadgate_domain::event::{journal_enabled, EventType, NewEvent};
+use serde_json::json;
 
 /// A stored contact point equal to a looked-up key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +208,13 @@ impl Store {
     }
 
     async fn clients_chunk(&self, ids: &[i64]) -> Result<Vec<Client>> {
+        let mut conn = self.pool.acquire().await?;
+        self.clients_chunk_on(&mut conn, ids).await
+    }
+
+    /// [`Store::clients_by_ids`] on a given connection (inside a transaction
+    /// it sees the transaction's own rows), at most 500 ids.
+    async fn clients_chunk_on(&self, conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Client>> {
         let list = param_list(self.backend, 1, ids.len());
         fn bind_all<'q>(
             sql: &'q str,
@@ -221,12 +230,12 @@ impl Store {
             "SELECT id, external_id, kind, name, responsible_login, imported_responsible, inn, created_at \
              FROM clients WHERE id IN ({list})"
         ), ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let persons = bind_all(&format!(
             "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({list}) ORDER BY id"
         ), ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let points = bind_all(
             &format!(
@@ -235,13 +244,13 @@ impl Store {
             ),
             ids,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let dropped = bind_all(&format!(
             "SELECT d.person_id, d.field, d.raw, d.reason FROM dropped_points d \
              JOIN contact_persons p ON p.id = d.person_id WHERE p.client_id IN ({list}) ORDER BY d.id"
         ), ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let mut dropped_by_person: HashMap<i64, Vec<DroppedPoint>> = HashMap::new();
         for d in &dropped {
@@ -359,19 +368,26 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(clients.len());
         let mut counts = ImportCounts::default();
+        let mut new_clients: Vec<String> = Vec::new();
         for chunk in clients.chunks(ROWS) {
             let sql = format!(
-                "SELECT COUNT(*) FROM clients WHERE external_id IN ({})",
+                "SELECT external_id FROM clients WHERE external_id IN ({})",
                 param_list(self.backend, 1, chunk.len())
             );
-            let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
             for c in chunk {
                 q = q.bind(&c.external_id);
             }
-            let (existing,) = q.fetch_one(tx.conn()).await?;
-            let existing = u64::try_from(existing).unwrap_or(0);
-            counts.updated += existing;
-            counts.created += (chunk.len() as u64).saturating_sub(existing);
+            let rows = q.fetch_all(tx.conn()).await?;
+            let existing: HashSet<String> = rows.into_iter().map(|(id,)| id).collect();
+            counts.updated += existing.len() as u64;
+            counts.created += (chunk.len() as u64).saturating_sub(existing.len() as u64);
+            new_clients.extend(
+                chunk
+                    .iter()
+                    .filter(|c| !existing.contains(&c.external_id))
+                    .map(|c| c.external_id.clone()),
+            );
             // A known responsible replaces the one waiting to be sorted out;
             // an ИНН the file leaves empty keeps the stored one.
             let sql = format!(
@@ -529,6 +545,25 @@ impl Store {
                     .bind(now);
             }
             q.execute(tx.conn()).await?;
+        }
+        // `client.created` for each new client, as the read API shows it
+        // with everything this batch gave it, in the import's transaction.
+        let mut created: Vec<i64> = new_clients
+            .iter()
+            .filter_map(|external| ids.get(external).copied())
+            .collect();
+        created.sort_unstable();
+        created.dedup();
+        if journal_enabled() {
+            for chunk in created.chunks(ROWS) {
+                let events: Vec<NewEvent> = self
+                    .clients_chunk_on(tx.conn(), chunk)
+                    .await?
+                    .iter()
+                    .map(|c| NewEvent::about(EventType::ClientCreated, "client", c, json!({})))
+                    .collect();
+                self.append_events(tx.conn(), &events).await?;
+            }
         }
         tx.commit().await?;
         Ok(counts)

@@ -66,9 +66,9 @@ pub struct Args {
     pub json: Option<PathBuf>,
 }
 
-const TOKEN: &str = "demo-token-change-me";
+pub(crate) const TOKEN: &str = "demo-token-change-me";
 
-fn leadgate_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn leadgate_binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let path = me.with_file_name("leadgate");
     if !path.is_file() {
@@ -116,7 +116,7 @@ fn client_name(i: u64) -> String {
     )
 }
 
-fn write_clients_csv(path: &std::path::Path, n: u64) -> anyhow::Result<()> {
+pub(crate) fn write_clients_csv(path: &std::path::Path, n: u64) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(
         out,
@@ -206,7 +206,7 @@ impl CpuSnapshot {
     }
 }
 
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -217,7 +217,7 @@ impl Drop for Daemon {
     }
 }
 
-fn appeal_body(i: u64, clients: u64, phase: &str) -> serde_json::Value {
+pub(crate) fn appeal_body(i: u64, clients: u64, phase: &str) -> serde_json::Value {
     // Half the appeals come from known clients (name as people sign, "Имя
     // Фамилия"), half from new people.
     let (name, phone) = if i % 2 == 0 && clients > 0 {
@@ -240,7 +240,7 @@ fn appeal_body(i: u64, clients: u64, phase: &str) -> serde_json::Value {
 }
 
 /// Accept latencies of the posts that succeeded, and how many failed.
-async fn post_all(
+pub(crate) async fn post_all(
     client: &reqwest::Client,
     bases: &[String],
     bodies: Vec<serde_json::Value>,
@@ -290,7 +290,7 @@ async fn post_all(
     Ok((latencies, failures))
 }
 
-async fn wait_processed(store: &Store) -> anyhow::Result<()> {
+pub(crate) async fn wait_processed(store: &Store) -> anyhow::Result<()> {
     while store.any_pending().await? {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -298,8 +298,12 @@ async fn wait_processed(store: &Store) -> anyhow::Result<()> {
 }
 
 /// Processing latencies of a phase's appeals and the time the last was done.
-async fn processing(store: &Store, source: &str) -> anyhow::Result<(Latency, i64, usize)> {
-    let times = store.processing_times(source).await?;
+pub(crate) async fn processing(
+    store: &Store,
+    source: &str,
+) -> anyhow::Result<(Latency, i64, usize)> {
+    // The API stores a caller's source as `api:<source>` (migration 0013).
+    let times = store.processing_times(&format!("api:{source}")).await?;
     let last = times.iter().map(|(_, p)| *p).max().unwrap_or(0);
     let mut lat: Vec<Duration> = times
         .iter()

@@ -2,6 +2,7 @@
 
 mod claim;
 mod db;
+mod events;
 mod import;
 mod ingest;
 mod mail;
@@ -31,6 +32,9 @@ enum Command {
     Mail(mail::Args),
     /// The pipeline's claim (one batch) at a large backlog of pending appeals.
     Claim(claim::Args),
+    /// Outbound events: journaling's cost under the ingest load (journal on
+    /// against off), webhook deliveries/s to one endpoint, change-feed events/s.
+    Events(events::Args),
     /// Two runs' JSON figures side by side, with the ratio B / A.
     Compare(report::CompareArgs),
     /// Write a client base file (CSV or .xlsx) to time `leadgate import clients` on.
@@ -47,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Match(args) => quality::run(args).await,
         Command::Mail(args) => mail::run(args).await,
         Command::Claim(args) => claim::run(args).await,
+        Command::Events(args) => events::run(args).await,
         Command::Compare(args) => report::compare(args),
         Command::ClientsFile(args) => import::run(args),
         Command::Reports(args) => reports::run(args).await,

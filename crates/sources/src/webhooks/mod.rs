@@ -135,13 +135,15 @@ impl Sender {
                 match status {
                     200..=299 => Answer::Delivered(status),
                     410 => Answer::Gone,
-                    _ => Answer::Failed(
-                        Some(status),
-                        format!(
-                            "HTTP {status}: {}",
-                            text.chars().take(200).collect::<String>()
-                        ),
-                    ),
+                    _ => {
+                        let text: String = text.trim().chars().take(200).collect();
+                        let error = if text.is_empty() {
+                            format!("HTTP {status}")
+                        } else {
+                            format!("HTTP {status}: {text}")
+                        };
+                        Answer::Failed(Some(status), error)
+                    }
                 }
             }
             Err(e) => Answer::Failed(None, without_url(&e)),

@@ -70,10 +70,9 @@ async fn show(
             ),
             Some(s) if s.retry_event.is_some() => (
                 format!(
-                    "повтор события №{}: попыток {}, последняя ошибка: {}; следующая попытка {}",
+                    "доставка события №{} не удаётся (попыток: {}), следующая попытка {}",
                     s.retry_event.unwrap_or(0),
                     s.attempts,
-                    s.last_error.as_deref().unwrap_or("—"),
                     when(s.next_attempt_at_ms)
                 ),
                 "warn",
@@ -81,29 +80,52 @@ async fn show(
             Some(_) => ("работает".to_string(), "ok"),
         };
         body.push_str(&format!(
-            "<section class=\"webhook\"><h2>{}</h2><p><code>{}</code> · события: {}</p>\
+            "<section class=\"webhook\" id=\"webhook-{}\"><h2>{}</h2><p><code>{}</code> · события: {}</p>\
              <p class=\"status {class}\">Состояние: {}</p>",
+            Esc(&v.name),
             Esc(&v.name),
             Esc(&v.url),
             Esc(&v.events.join(", ")),
             Esc(&status)
         ));
         if let Some(s) = &v.state {
+            // How long the oldest event not yet handled has waited.
+            let waiting = if v.lag_events > 0 {
+                match state.store.event_time_after(s.position).await? {
+                    Some(at) => format!(
+                        ", старейшее ждёт {}",
+                        waited((leadgate_store::now_ms() - at).max(0) / 1000)
+                    ),
+                    None => String::new(),
+                }
+            } else {
+                String::new()
+            };
             body.push_str(&format!(
-                "<table><tr><th>Позиция</th><td>№{}</td></tr><tr><th>Отставание</th><td>{} событий</td></tr>\
-                 <tr><th>Доставлено</th><td>{}</td></tr><tr><th>Не доставлено</th><td>{}</td></tr>\
-                 <tr><th>Последняя успешная доставка</th><td>{}</td></tr>\
-                 <tr><th>Последний код ответа при ошибке</th><td>{}</td></tr></table>",
+                "<table class=\"delivery\">\
+                 <tr><th>Позиция в журнале</th><td>№{} из №{last}</td></tr>\
+                 <tr><th>Отставание</th><td class=\"lag\">{} {}{waiting}</td></tr>\
+                 <tr><th>Доставлено</th><td>{}</td></tr>\
+                 <tr><th>Не доставлено (после всех попыток)</th><td>{}</td></tr>\
+                 <tr><th>Попыток текущей доставки</th><td class=\"attempts\">{}</td></tr>\
+                 <tr><th>Последняя попытка</th><td>{}</td></tr>\
+                 <tr><th>Последний код ответа при ошибке</th><td class=\"last-status\">{}</td></tr>\
+                 <tr><th>Последняя ошибка</th><td>{}</td></tr>\
+                 <tr><th>Последняя успешная доставка</th><td>{}</td></tr></table>",
                 s.position,
                 v.lag_events,
+                events_word(v.lag_events),
                 s.delivered,
                 s.failed,
-                when(s.last_success_at_ms),
+                s.attempts,
+                when(s.last_attempt_at_ms),
                 s.last_status.map_or("—".into(), |c| c.to_string()),
+                Esc(s.last_error.as_deref().unwrap_or("—")),
+                when(s.last_success_at_ms),
             ));
         }
         if !v.failures.is_empty() {
-            body.push_str("<h3>Не доставленные события</h3><table><tr><th>Событие</th><th>Попыток</th><th>Код</th><th>Ошибка</th><th>Когда</th><th></th></tr>");
+            body.push_str("<h3>Недоставленные события</h3><table class=\"failures\"><tr><th>Событие</th><th>Попыток</th><th>Код</th><th>Ошибка</th><th>Когда</th><th></th></tr>");
             for f in &v.failures {
                 body.push_str(&format!(
                     "<tr><td>№{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -139,6 +161,25 @@ async fn show(
         ));
     }
     Ok(page("Исходящие вебхуки", Some(&user), &body))
+}
+
+/// «событие», «события» or «событий» after a number.
+fn events_word(n: i64) -> &'static str {
+    let n = n.abs();
+    match (n % 10, n % 100) {
+        (1, r) if r != 11 => "событие",
+        (2..=4, r) if !(12..=14).contains(&r) => "события",
+        _ => "событий",
+    }
+}
+
+fn waited(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} с"),
+        s if s < 3600 => format!("{} мин", s / 60),
+        s if s < 86_400 => format!("{} ч {} мин", s / 3600, s % 3600 / 60),
+        s => format!("{} дн {} ч", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 #[derive(Debug, Deserialize)]
