@@ -160,20 +160,11 @@ impl Query {
                 Bind::S(v) => q.bind(v.as_str()),
             };
         }
-        let t = std::time::Instant::now();
-        let rows = q.fetch_all(store.pool()).await?;
-        let t1 = t.elapsed();
-        let out: Result<Vec<Agg>> = rows.iter().map(|row| agg(row, keys)).collect();
-        if std::env::var("REPORT_TRACE").is_ok() {
-            eprintln!(
-                "{:?} {:?} {} rows: {}",
-                t1,
-                t.elapsed(),
-                rows.len(),
-                &self.sql[..self.sql.len().min(90)]
-            );
-        }
-        out
+        q.fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(|row| agg(row, keys))
+            .collect()
     }
 }
 
