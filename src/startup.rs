@@ -112,6 +112,13 @@ impl Application {
         let services = Services::new(&settings)?;
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
+        // The report rollups count local days of the configured zone.
+        store
+            .sync_report_rollups(leadgate_domain::report::offset_ms(
+                settings.calendar.tz(),
+                chrono::Utc::now(),
+            ))
+            .await?;
         leadgate_core::users::sync_from_config(&store, &settings.departments, &settings.managers)
             .await?;
         // Before anything is accepted: a new endpoint starts after the

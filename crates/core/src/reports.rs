@@ -766,9 +766,9 @@ impl Reports {
         let mut totals = [0i64; 8];
         let mut talk = 0;
         let days = self.days(f);
-        let mut per_day: BTreeMap<(i64, usize), i64> = BTreeMap::new();
-        for r in &rows {
-            let Some(i) = METRICS.iter().position(|(k, _)| *k == r.k[2]) else {
+        let metric = |key: &str| METRICS.iter().position(|(k, _)| *k == key);
+        for r in &rows.by_manager {
+            let Some(i) = metric(&r.k[1]) else {
                 continue;
             };
             let m = managers.entry(r.k[0].clone()).or_default();
@@ -776,7 +776,13 @@ impl Reports {
             m.1 += r.n[1];
             totals[i] += r.n[0];
             talk += r.n[1];
-            let day: i64 = r.k[1].parse().unwrap_or(0);
+        }
+        let mut per_day: BTreeMap<(i64, usize), i64> = BTreeMap::new();
+        for r in &rows.by_day {
+            let Some(i) = metric(&r.k[1]) else {
+                continue;
+            };
+            let day: i64 = r.k[0].parse().unwrap_or(0);
             *per_day.entry((day, i)).or_default() += r.n[0];
         }
         let mut columns = vec![("manager", "Менеджер")];

@@ -21,6 +21,7 @@ mod messengers;
 mod prefetch;
 mod reports;
 mod review;
+mod rollup_sql;
 mod sales;
 mod scope;
 mod sessions;
@@ -56,7 +57,7 @@ pub use matching::{company_rows, domain_rows, inn_rows, person_rows, KeyRow};
 pub use merges::{MergeRecord, MovedRecords};
 pub use messengers::{random_id_for, NewOutbound, OutboxRow, OutboxView};
 pub use prefetch::{match_appeal, match_appeal_with, Prefetched};
-pub use reports::{Agg, CallLogEntry, ReportFilter};
+pub use reports::{ActivityRows, Agg, CallLogEntry, ReportFilter};
 pub use review::ReviewRow;
 pub use sales::{
     BoardCard, BoardFilter, BoardSearch, ColumnTotals, InterestCall, OutgoingNote, TodayTask,
