@@ -193,7 +193,10 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 
 /// Holds the database so that no one else can write: an exclusive SQLite
 /// lock from another connection, or PostgreSQL's ACCESS EXCLUSIVE lock on
-/// the appeals (the pipeline's first statement waits on it).
+/// the appeals (the pipeline's first statement waits on it). SQLite's WAL
+/// lets the pipeline's read through, so there it is given work it cannot
+/// write: the last appeal is made pending again an instant before the lock
+/// (the test must have posted one).
 struct BlockedDatabase {
     conn: sqlx::AnyConnection,
 }
@@ -204,10 +207,13 @@ impl BlockedDatabase {
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
         if url.starts_with("sqlite") {
-            sqlx::raw_sql("BEGIN EXCLUSIVE")
-                .execute(&mut conn)
-                .await
-                .unwrap();
+            sqlx::raw_sql(
+                "BEGIN EXCLUSIVE; UPDATE appeals SET status = 'pending' \
+                 WHERE id = (SELECT MAX(id) FROM appeals); COMMIT; BEGIN EXCLUSIVE",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
         } else {
             sqlx::raw_sql("BEGIN; LOCK TABLE appeals IN ACCESS EXCLUSIVE MODE")
                 .execute(&mut conn)
@@ -244,6 +250,8 @@ async fn a_part_that_stops_beating_is_named_on_readyz() {
         (readyz(&app, Some(crate::helpers::TOKEN)).await.0 == 200).then_some(())
     })
     .await;
+    app.post_and_process(&appeal("crm", "beat-1", json!({"name": "A"})))
+        .await;
     let blocked = BlockedDatabase::hold(&app.db.url).await;
     let body = crate::helpers::eventually("the pipeline to be down", async || {
         let (status, body) = readyz(&app, Some(crate::helpers::TOKEN)).await;
@@ -321,7 +329,10 @@ async fn a_panicked_part_is_restarted_and_counted_on_metrics() {
             .then_some(())
     })
     .await;
-    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    crate::helpers::eventually("the second run", async || {
+        (runs.load(std::sync::atomic::Ordering::SeqCst) == 2).then_some(())
+    })
+    .await;
     let ready = client
         .get(format!("{address}/readyz"))
         .bearer_auth(crate::helpers::TOKEN)
@@ -358,8 +369,20 @@ async fn the_watchdog_stops_while_a_part_is_down() {
         .env("LEADGATE__HEALTH__STALL_AFTER_MS", "1000")
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "200000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Killed if the test fails before it stops the daemon.
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _reap = Reap(child.id());
     let mut buf = [0u8; 512];
     let mut recv = |socket: &UnixDatagram| -> Option<String> {
         let n = socket.recv(&mut buf).ok()?;
@@ -371,8 +394,16 @@ async fn the_watchdog_stops_while_a_part_is_down() {
         .contains("WATCHDOG=1")
     {}
 
-    let blocked = BlockedDatabase::hold(&db.url).await;
     let client = reqwest::Client::new();
+    let posted = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/appeals"))
+        .bearer_auth(crate::helpers::TOKEN)
+        .json(&appeal("crm", "dog-1", json!({"name": "A"})))
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{}", posted.status());
+    let blocked = BlockedDatabase::hold(&db.url).await;
     crate::helpers::eventually("a part to be down", async || {
         let r = client
             .get(format!("http://127.0.0.1:{port}/readyz"))

@@ -52,7 +52,7 @@ impl HealthSettings {
 struct Part {
     allowed: Duration,
     last: Instant,
-    /// Bumped on every (re)registration, so that a handle left over from a
+    /// Unique per registration, so that a handle left over from a
     /// panicked run cannot keep its successor's entry alive or retire it.
     generation: u64,
 }
@@ -63,6 +63,7 @@ type Parts = Arc<Mutex<BTreeMap<String, Part>>>;
 #[derive(Clone)]
 pub struct Health {
     parts: Parts,
+    generations: Arc<std::sync::atomic::AtomicU64>,
     metrics: Arc<Metrics>,
     settings: HealthSettings,
 }
@@ -131,6 +132,7 @@ impl Health {
     pub fn new(settings: HealthSettings, metrics: Arc<Metrics>) -> Self {
         Self {
             parts: Arc::default(),
+            generations: Arc::default(),
             metrics,
             settings,
         }
@@ -145,9 +147,10 @@ impl Health {
     /// from now.
     pub fn register(&self, name: &str, extra: Duration) -> Heartbeat {
         let allowed = self.settings.stall_after() + extra;
-        let mut generation = 0;
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut parts) = self.parts.lock() {
-            generation = parts.get(name).map_or(0, |p| p.generation + 1);
             parts.insert(
                 name.to_string(),
                 Part {
