@@ -39,7 +39,12 @@ pub fn spawn_watchdog(stop: CancellationToken, health: Health) {
                     tracing::info!("every part beats again; watchdog pings resume");
                     silent = false;
                 }
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                // The send blocks while the receiver's queue is full: off
+                // the runtime's threads, one at a time.
+                let _ = tokio::task::spawn_blocking(|| {
+                    sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog])
+                })
+                .await;
             } else if !silent {
                 tracing::error!(parts = %down.join(", "), "parts are down; watchdog pings stop");
                 silent = true;

@@ -354,9 +354,7 @@ async fn the_watchdog_stops_while_a_part_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
+    socket.set_read_timeout(None).unwrap();
     let db = crate::helpers::fresh_db().await;
     let port = crate::helpers::free_port();
     let mut child = std::process::Command::new("sh")
@@ -383,16 +381,33 @@ async fn the_watchdog_stops_while_a_part_is_down() {
         }
     }
     let _reap = Reap(child.id());
-    let mut buf = [0u8; 512];
-    let mut recv = |socket: &UnixDatagram| -> Option<String> {
-        let n = socket.recv(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    // systemd reads the socket at once; so does this thread, lest a full
+    // queue block the daemon's sends.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(m) if m.contains(what) => break,
+                Ok(_) => {}
+                Err(_) => panic!("no {what} within 30 s"),
+            }
+        }
     };
-    while !recv(&socket).expect("READY=1").contains("READY=1") {}
-    while !recv(&socket)
-        .expect("a ping while healthy")
-        .contains("WATCHDOG=1")
-    {}
+    wait_for("READY=1");
+    wait_for("WATCHDOG=1");
 
     let client = reqwest::Client::new();
     let posted = client
@@ -408,6 +423,7 @@ async fn the_watchdog_stops_while_a_part_is_down() {
         let r = client
             .get(format!("http://127.0.0.1:{port}/readyz"))
             .bearer_auth(crate::helpers::TOKEN)
+            .timeout(std::time::Duration::from_secs(5))
             .send()
             .await
             .ok()?;
@@ -420,25 +436,21 @@ async fn the_watchdog_stops_while_a_part_is_down() {
     .await;
     // What was sent before the part was seen down is drained; after it,
     // ten ping periods pass without a ping.
-    socket.set_nonblocking(true).unwrap();
-    while recv(&socket).is_some() {}
-    socket.set_nonblocking(false).unwrap();
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
-        .unwrap();
+    while rx.try_recv().is_ok() {}
+    let quiet_until = std::time::Instant::now() + std::time::Duration::from_secs(2);
     let mut pings = 0;
-    for _ in 0..2 {
-        if recv(&socket).is_some_and(|m| m.contains("WATCHDOG=1")) {
-            pings += 1;
+    loop {
+        let left = quiet_until.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(m) if m.contains("WATCHDOG=1") => pings += 1,
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
     assert_eq!(pings, 0, "the watchdog was pinged while a part was down");
 
     blocked.release().await;
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    while !recv(&socket).expect("pings again").contains("WATCHDOG=1") {}
+    wait_for("WATCHDOG=1");
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
