@@ -358,10 +358,9 @@ async fn take_chunk(
     rules: &MailRules,
 ) -> Result<(), FetchError> {
     let chunk: Vec<u32> = batch.iter().map(|m| m.0).collect();
-    let (big, normal): (Vec<&(u32, usize)>, Vec<&(u32, usize)>) =
-        batch.iter().partition(|m| m.1 > rules.max_message_bytes);
-    let big: Vec<u32> = big.iter().map(|m| m.0).collect();
-    let normal: Vec<u32> = normal.iter().map(|m| m.0).collect();
+    let over = |m: &&(u32, usize)| m.1 > rules.max_message_bytes;
+    let big: Vec<u32> = batch.iter().filter(over).map(|m| m.0).collect();
+    let normal: Vec<u32> = batch.iter().filter(|m| !over(m)).map(|m| m.0).collect();
     let mut fetched = Vec::with_capacity(chunk.len());
     if !normal.is_empty() {
         fetched
