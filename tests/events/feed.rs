@@ -209,3 +209,85 @@ async fn a_cursor_older_than_retention_gets_410() {
     assert!(page["events"][0]["id"].as_i64().unwrap() > last);
     app.stop().await;
 }
+
+/// PostgreSQL hands ids out at insert, and transactions commit in any order:
+/// an event committed after a smaller id was taken must wait for that id's
+/// transaction, or a consumer reading past it would skip the smaller one.
+/// (SQLite has one writer at a time: nothing to wait for there.)
+#[tokio::test]
+async fn an_event_waits_for_a_smaller_id_still_in_flight() {
+    use leadgate::storage::Backend;
+    use leadgate_domain::event::{EventType, NewEvent};
+    let app = spawn_app_with(configure).await;
+    if app.store.backend() != Backend::Postgres {
+        app.stop().await;
+        return;
+    }
+    let store = &app.store;
+    let after = store.last_event_id().await.unwrap();
+    let event = |n: i64| NewEvent::new(EventType::TaskCreated, json!({ "n": n }));
+    let mut slow = store.begin_write().await.unwrap();
+    store.append_events(slow.conn(), &[event(1)]).await.unwrap();
+    let mut fast = store.begin_write().await.unwrap();
+    store
+        .append_events(fast.conn(), &[event(2), event(3)])
+        .await
+        .unwrap();
+    fast.commit().await.unwrap();
+    assert!(store
+        .events_after(after, &[], 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.last_event_id().await.unwrap(), after);
+    let (status, page) = get(&app, &format!("/api/v1/changes?after={after}")).await;
+    assert_eq!(
+        (status, page["events"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    // A long poll wakes when the slow transaction commits.
+    let poll = {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/v1/changes?after={after}&wait=20"));
+        tokio::spawn(async move {
+            let r = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    slow.commit().await.unwrap();
+    let page = poll.await.unwrap();
+    let numbers: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3], "{page}");
+    // An aborted transaction's id leaves a gap, and holds nothing up.
+    let last = page["next"].as_i64().unwrap();
+    let mut aborted = store.begin_write().await.unwrap();
+    store
+        .append_events(aborted.conn(), &[event(4)])
+        .await
+        .unwrap();
+    let mut done = store.begin_write().await.unwrap();
+    store.append_events(done.conn(), &[event(5)]).await.unwrap();
+    done.commit().await.unwrap();
+    assert!(store.events_after(last, &[], 100).await.unwrap().is_empty());
+    // A rollback wakes nobody; the waiting long poll looks again by itself.
+    let poll = {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/v1/changes?after={last}&wait=20"));
+        tokio::spawn(async move {
+            let r = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    aborted.rollback().await.unwrap();
+    let page = poll.await.unwrap();
+    assert_eq!(page["events"][0]["data"]["n"], 5, "{page}");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1), "{page}");
+    app.stop().await;
+}

@@ -2,15 +2,15 @@
 //!
 //! Events are written in the transaction of the change they record
 //! ([`Store::append_events`]). Their `id` is the change feed's position and
-//! becomes visible in increasing order on both engines: on SQLite because
-//! there is one writer at a time, on PostgreSQL because ids are handed out
-//! at commit time under a lock (see `migrations/postgres/0011_events.sql`).
+//! is exposed in increasing order on both engines: on SQLite because there
+//! is one writer at a time, on PostgreSQL because readers see only ids up to
+//! a settled horizon ([`Store::event_horizon`]).
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{from_ms, now_ms, placeholders, to_ms, Result, StorageError, Store};
+use super::{from_ms, now_ms, placeholders, to_ms, Backend, Result, StorageError, Store};
 use leadgate_domain::event::{journal_enabled, Event, EventType, NewEvent};
 
 /// The counter (in `counters`) holding the largest id retention deleted.
@@ -113,6 +113,22 @@ fn event_from_row(r: &AnyRow) -> Result<Event> {
     })
 }
 
+/// How far the PostgreSQL journal is settled: every id up to `settled` is
+/// committed (and visible) or will never be.
+#[derive(Debug, Default)]
+pub(crate) struct Horizon {
+    settled: i64,
+    /// An observation waiting to settle: the last id handed out then, and
+    /// the journaling transactions in flight then.
+    pending: Option<(i64, Vec<String>)>,
+}
+
+/// The journaling transactions in flight: those holding the shared lock
+/// `next_event_id()` takes (migrations/postgres/0019_event_horizon.sql).
+const IN_FLIGHT: &str = "SELECT virtualtransaction FROM pg_locks \
+     WHERE locktype = 'advisory' AND classid = 724306 AND objid = 19 AND objsubid = 2 \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
 /// Journals a few events with numbered parameters (where no store is at hand).
 pub(crate) async fn append(conn: &mut AnyConnection, events: &[NewEvent]) -> Result<()> {
     if !journal_enabled() {
@@ -155,6 +171,65 @@ impl Store {
         Ok(())
     }
 
+    /// The largest id readers may go up to: on PostgreSQL ids are taken at
+    /// insert and commit in any order, so an id is exposed only once every
+    /// transaction that might hold a smaller one has ended.
+    ///
+    /// An observation reads the last id handed out, L, and then the
+    /// journaling transactions in flight. A transaction takes its lock
+    /// before its first id, so one holding an id ≤ L had the lock before L
+    /// was read; it is therefore listed, or it had already ended, and its
+    /// rows are visible (locks are released after the commit is visible).
+    /// Once every listed transaction has ended, nothing at or below L can
+    /// appear any more: L is settled. Each call settles the observation in
+    /// hand if it can and starts the next. SQLite has one writer: no limit.
+    pub async fn event_horizon(&self) -> Result<i64> {
+        use std::sync::atomic::Ordering;
+        if self.backend == Backend::Sqlite {
+            return Ok(i64::MAX);
+        }
+        let mut horizon = self.journal.horizon.lock().await;
+        for _ in 0..2 {
+            if let Some((last, in_flight)) = &horizon.pending {
+                let (still,): (i64,) = sqlx::query_as(&format!(
+                    "SELECT COUNT(*) FROM ({IN_FLIGHT}) AS f WHERE virtualtransaction = ANY(string_to_array($1, ','))"
+                ))
+                .bind(in_flight.join(","))
+                .fetch_one(&self.pool)
+                .await?;
+                if still > 0 {
+                    break;
+                }
+                horizon.settled = horizon.settled.max(*last);
+                horizon.pending = None;
+            }
+            // Two statements, in this order: the in-flight list must be
+            // read after L (each statement has a snapshot of its own).
+            let (last,): (i64,) = sqlx::query_as(
+                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_ids",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if last <= horizon.settled {
+                break;
+            }
+            let in_flight: Vec<(String,)> = sqlx::query_as(IN_FLIGHT).fetch_all(&self.pool).await?;
+            horizon.pending = Some((last, in_flight.into_iter().map(|(v,)| v).collect()));
+        }
+        self.journal
+            .settling
+            .store(horizon.pending.is_some(), Ordering::Relaxed);
+        Ok(horizon.settled)
+    }
+
+    /// Whether ids already handed out wait for transactions in flight: a
+    /// waiter then looks again soon, as an aborted transaction wakes nobody.
+    pub fn journal_settling(&self) -> bool {
+        self.journal
+            .settling
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Up to `limit` events after `after`, in order, of the given types
     /// (all when `types` is empty).
     pub async fn events_after(
@@ -163,13 +238,18 @@ impl Store {
         types: &[EventType],
         limit: i64,
     ) -> Result<Vec<Event>> {
-        let mut sql = String::from("SELECT id, type, at, data FROM events WHERE id > $1");
+        let horizon = self.event_horizon().await?;
+        if horizon <= after {
+            return Ok(Vec::new());
+        }
+        let mut sql =
+            String::from("SELECT id, type, at, data FROM events WHERE id > $1 AND id <= $3");
         if !types.is_empty() {
-            let list: Vec<String> = (0..types.len()).map(|i| format!("${}", i + 3)).collect();
+            let list: Vec<String> = (0..types.len()).map(|i| format!("${}", i + 4)).collect();
             sql.push_str(&format!(" AND type IN ({})", list.join(",")));
         }
         sql.push_str(" ORDER BY id LIMIT $2");
-        let mut q = sqlx::query(&sql).bind(after).bind(limit);
+        let mut q = sqlx::query(&sql).bind(after).bind(limit).bind(horizon);
         for t in types {
             q = q.bind(t.as_str());
         }
@@ -180,9 +260,11 @@ impl Store {
             .collect()
     }
 
-    /// The id of the latest visible event (0 when there is none).
+    /// The id of the latest exposed event (0 when there is none).
     pub async fn last_event_id(&self) -> Result<i64> {
-        let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
+        let horizon = self.event_horizon().await?;
+        let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events WHERE id <= $1")
+            .bind(horizon)
             .fetch_one(&self.pool)
             .await?;
         Ok(id.unwrap_or(0))
@@ -200,11 +282,15 @@ impl Store {
 
     /// Deletes events that happened before `before_ms`; returns how many.
     pub async fn prune_events(&self, before_ms: i64) -> Result<u64> {
+        // Below the horizon only: an id in flight must not fall under the cut.
+        let horizon = self.event_horizon().await?;
         let mut tx = self.begin_write().await?;
-        let (cut,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events WHERE at < $1")
-            .bind(before_ms)
-            .fetch_one(tx.conn())
-            .await?;
+        let (cut,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(id) FROM events WHERE at < $1 AND id <= $2")
+                .bind(before_ms)
+                .bind(horizon)
+                .fetch_one(tx.conn())
+                .await?;
         let Some(cut) = cut else {
             tx.commit().await?;
             return Ok(0);

@@ -121,15 +121,22 @@ pub struct Store {
     /// own writers here turns that into plain waiting.
     write_gate: Option<Arc<Mutex<()>>>,
     /// Bumped after every write commit of this process and, on PostgreSQL,
-    /// on every commit that journals events anywhere (LISTEN), so that
-    /// change-feed long polls and webhook senders wake at once.
+    /// after commits of other instances (LISTEN), so that change-feed long
+    /// polls and webhook senders wake at once.
     journal: Arc<Journal>,
 }
 
 struct Journal {
     changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped by this process's own commits only; on PostgreSQL a task
+    /// passes them on to other instances as a NOTIFY of its own.
+    committed: tokio::sync::watch::Sender<u64>,
     url: String,
     listening: tokio::sync::OnceCell<()>,
+    /// PostgreSQL: how far the journal is settled (see `event_horizon`).
+    horizon: tokio::sync::Mutex<events::Horizon>,
+    /// Whether the horizon waits for transactions in flight.
+    settling: std::sync::atomic::AtomicBool,
 }
 
 impl Journal {
@@ -153,6 +160,9 @@ impl WriteTx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         self.journal.bump();
+        self.journal
+            .committed
+            .send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 
@@ -196,16 +206,23 @@ impl Store {
         } else {
             None
         };
+        let journal = Arc::new(Journal {
+            changed: tokio::sync::watch::Sender::new(0),
+            committed: tokio::sync::watch::Sender::new(0),
+            url,
+            listening: tokio::sync::OnceCell::new(),
+            horizon: tokio::sync::Mutex::new(events::Horizon::default()),
+            settling: std::sync::atomic::AtomicBool::new(false),
+        });
+        if backend == Backend::Postgres {
+            tokio::spawn(announce_commits(Arc::downgrade(&journal)));
+        }
         Ok(Store {
             pool,
             processing_pool,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-            journal: Arc::new(Journal {
-                changed: tokio::sync::watch::Sender::new(0),
-                url,
-                listening: tokio::sync::OnceCell::new(),
-            }),
+            journal,
         })
     }
 
@@ -336,8 +353,50 @@ impl Store {
     }
 }
 
-/// Relays PostgreSQL's `leadgate_events` notifications (sent by the commit
-/// that numbers events) to this process's waiters; reconnects when the
+/// Tells other instances that this one committed, with a NOTIFY outside the
+/// committing transactions: a NOTIFY inside one takes a database-wide lock
+/// held through its commit, which would serialise every commit again (see
+/// migrations/postgres/0019_event_horizon.sql). One notification covers all
+/// commits of the last few milliseconds; it need not be durable.
+async fn announce_commits(journal: std::sync::Weak<Journal>) {
+    use sqlx::Connection;
+    let (url, mut committed) = match journal.upgrade() {
+        Some(j) => (j.url.clone(), j.committed.subscribe()),
+        None => return,
+    };
+    drop(journal);
+    let mut conn: Option<sqlx::PgConnection> = None;
+    while committed.changed().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        committed.mark_unchanged();
+        if conn.is_none() {
+            match sqlx::PgConnection::connect(&url).await {
+                Ok(mut c) => {
+                    match sqlx::query("SET synchronous_commit = off")
+                        .execute(&mut c)
+                        .await
+                    {
+                        Ok(_) => conn = Some(c),
+                        Err(e) => tracing::warn!(error = %e, "cannot announce commits"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot connect to announce commits"),
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            if let Err(e) = sqlx::query("SELECT pg_notify('leadgate_events', '')")
+                .execute(&mut *c)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot announce a commit");
+                conn = None;
+            }
+        }
+    }
+}
+
+/// Relays PostgreSQL's `leadgate_events` notifications (see
+/// `announce_commits`) to this process's waiters; reconnects when the
 /// connection drops, and wakes everyone then, as something may have been
 /// missed meanwhile.
 async fn listen_for_events(journal: Arc<Journal>) {

@@ -226,6 +226,11 @@ impl Sender {
         }
         let events = store.events_after(state.position, &[], 500).await?;
         if events.is_empty() {
+            // Events waiting for a transaction in flight: an aborted one
+            // wakes nobody, so look again soon.
+            if store.journal_settling() {
+                return Ok(Some(Duration::from_millis(50)));
+            }
             return Ok(Some(Duration::from_millis(LEASE_MS as u64 / 3)));
         }
         let mut position = state.position;

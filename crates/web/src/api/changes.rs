@@ -115,8 +115,12 @@ pub async fn get_changes(
             let next = events.last().map_or(after, |e| e.id);
             return Ok(Json(Changes { events, next }));
         }
+        // Events waiting for a transaction in flight: an aborted one wakes
+        // nobody, so look again soon.
+        let settling = state.store.journal_settling();
         tokio::select! {
             _ = changes.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)), if settling => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
