@@ -1,6 +1,5 @@
 //! An IMAP connection over plain TCP, implicit TLS or STARTTLS.
 
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,8 +10,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsConnector;
 
 use super::settings::{MailTls, MailboxSettings};
@@ -73,10 +70,6 @@ pub enum ConnectError {
     Timeout(String),
     #[error("TLS: {0}")]
     Tls(String),
-    /// The handshake failed: most often the server's certificate is not
-    /// trusted (wrong CA, self-signed, another host's name).
-    #[error("TLS handshake refused (is the server's certificate trusted? see ca_file): {0}")]
-    Certificate(String),
     #[error("the server closed the connection before its greeting")]
     NoGreeting,
     #[error("IMAP: {0}")]
@@ -91,33 +84,11 @@ impl ConnectError {
     pub fn is_auth(&self) -> bool {
         matches!(self, ConnectError::Login(_))
     }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, ConnectError::Tls(_) | ConnectError::Certificate(_))
-    }
 }
 
-/// The TLS client: the public web roots, or with `ca_file` only the
-/// certificates in that PEM file (a company CA, a test's own CA).
-pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, ConnectError> {
-    let roots = match ca_file {
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-        Some(path) => {
-            let unreadable = |e: &dyn std::fmt::Display| {
-                ConnectError::Tls(format!("cannot read ca_file {}: {e}", path.display()))
-            };
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
-                let cert = cert.map_err(|e| unreadable(&e))?;
-                roots.add(cert).map_err(|e| unreadable(&e))?;
-            }
-            if roots.is_empty() {
-                return Err(unreadable(&"no certificate in it"));
-            }
-            roots
-        }
+pub fn tls_connector() -> Result<TlsConnector, ConnectError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -128,14 +99,13 @@ pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, ConnectErro
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn tls_wrap(mailbox: &MailboxSettings, tcp: TcpStream) -> Result<ImapStream, ConnectError> {
-    let host = &mailbox.host;
+async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<ImapStream, ConnectError> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    let tls = tls_connector(mailbox.ca_file.as_deref())?
+    let tls = tls_connector()?
         .connect(name, tcp)
         .await
-        .map_err(|e| ConnectError::Certificate(e.to_string()))?;
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
@@ -148,7 +118,7 @@ pub async fn connect(mailbox: &MailboxSettings) -> Result<ImapSession, ConnectEr
         .map_err(|e| ConnectError::Connect(addr.clone(), e))?;
     let _ = tcp.set_nodelay(true);
     let stream = match mailbox.tls {
-        MailTls::Implicit => tls_wrap(mailbox, tcp).await?,
+        MailTls::Implicit => tls_wrap(&mailbox.host, tcp).await?,
         MailTls::Plain | MailTls::Starttls => ImapStream::Plain(tcp),
     };
     let mut client = Client::new(stream);
@@ -164,7 +134,7 @@ pub async fn connect(mailbox: &MailboxSettings) -> Result<ImapSession, ConnectEr
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(ConnectError::Tls("STARTTLS on a TLS stream".into()));
         };
-        client = Client::new(tls_wrap(mailbox, tcp).await?);
+        client = Client::new(tls_wrap(&mailbox.host, tcp).await?);
     }
     client
         .login(&mailbox.login, mailbox.password.expose())

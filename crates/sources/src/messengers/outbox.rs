@@ -23,7 +23,6 @@ use utoipa::ToSchema;
 
 use crate::SourcesSettings as Settings;
 use crate::{telegram, vk, Source, SourceContext};
-use leadgate_core::health::Heartbeat;
 use leadgate_domain::role::Role;
 use leadgate_http::error::{ApiError, Problem};
 use leadgate_http::extract::{ApiCaller, ValidJson};
@@ -124,16 +123,11 @@ impl Source for MessengersSource {
         if senders.is_empty() {
             return None;
         }
-        let (senders, wake) = (Arc::new(senders), self.wake.clone());
-        let stop = ctx.shutdown.clone();
-        let health = ctx.health.clone();
-        // A send may take the HTTP client's timeout per row of a batch.
-        Some(health.supervise(
-            "messenger outbox".into(),
-            Duration::from_secs(60),
-            stop,
-            move |beat| run_worker(ctx.clone(), senders.clone(), wake.clone(), beat),
-        ))
+        Some(tokio::spawn(run_worker(
+            ctx,
+            Arc::new(senders),
+            self.wake.clone(),
+        )))
     }
 }
 
@@ -255,18 +249,12 @@ fn source_configured(settings: &Settings, source: &str) -> bool {
     }
 }
 
-async fn run_worker(
-    ctx: SourceContext,
-    senders: Arc<HashMap<String, Sender>>,
-    wake: Arc<Notify>,
-    beat: Heartbeat,
-) {
+async fn run_worker(ctx: SourceContext, senders: Arc<HashMap<String, Sender>>, wake: Arc<Notify>) {
     let store = &ctx.store;
     loop {
         if ctx.shutdown.is_cancelled() {
             break;
         }
-        beat.beat();
         match store.stale_sending().await {
             Ok(stale) => {
                 for (id, source) in stale {
@@ -294,7 +282,6 @@ async fn run_worker(
         let busy = !rows.is_empty();
         for row in rows {
             deliver(&ctx, &senders, row).await;
-            beat.beat();
         }
         if !busy {
             tokio::select! {
