@@ -472,7 +472,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting leadgate")?;
             let shutdown = crate::service::shutdown_on_signals();
             crate::service::notify_ready();
-            crate::service::spawn_watchdog(shutdown.clone());
+            crate::service::spawn_watchdog(shutdown.clone(), app.health());
             app.run_until_stopped(shutdown).await.context("serving")?;
             tracing::info!("leadgate stopped");
             Ok(())

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use leadgate_core::health::HealthSettings;
 use leadgate_core::settings::CallSettings;
 pub use leadgate_core::settings::{CoreSettings, PipelineSettings, RoutingSettings, TaskSettings};
 pub use leadgate_domain::config::{ConfigProblem, Secret};
@@ -91,6 +92,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// `[operations]`: the token for `/metrics` and `/readyz` details.
     pub operations: OperationsSettings,
+    /// `[health]`: when a silent part of the daemon counts as down.
+    pub health: HealthSettings,
 }
 
 impl Settings {
@@ -254,6 +257,7 @@ pub fn load_from_str(
     let events = section::<EventSettings>(&mut table, "events", &mut problems);
     let limits = section::<LimitSettings>(&mut table, "limits", &mut problems);
     let operations = section::<OperationsSettings>(&mut table, "operations", &mut problems);
+    let health = section::<HealthSettings>(&mut table, "health", &mut problems);
     for key in table.keys() {
         problems.push(ConfigProblem {
             key: key.clone(),
@@ -284,6 +288,7 @@ pub fn load_from_str(
         events,
         limits,
         operations,
+        health,
     };
     check(&settings, &mut problems);
     problems.extend(leadgate_sources::webhooks::settings::check(

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use leadgate_core::health::Health;
 use leadgate_core::intake::Intake;
 use leadgate_core::metrics::Metrics;
 use leadgate_core::outbox::{NoOutbox, Outbox};
@@ -138,8 +139,10 @@ impl Application {
             source,
         })?;
         let metrics = Arc::new(Metrics::new());
+        let health = Health::new(settings.health.clone(), metrics.clone());
         let wake = Arc::new(Notify::new());
-        let (intake, intake_writer) = Intake::start(store.clone(), metrics.clone(), wake.clone());
+        let (intake, intake_writer) =
+            Intake::start(store.clone(), metrics.clone(), wake.clone(), &health);
         let pipeline = services.pipeline(store.clone(), metrics.clone(), wake);
         let stage = Arc::new(services.stage(store.clone()));
         let state = AppState {
@@ -159,6 +162,7 @@ impl Application {
             login_throttle: Arc::new(leadgate_web::pages::throttle::LoginThrottle::new(
                 &settings.limits,
             )),
+            health,
         };
         Ok(Application {
             listener,
@@ -178,6 +182,11 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The heartbeat registry: the systemd watchdog asks it, and tests.
+    pub fn health(&self) -> Health {
+        self.state.health.clone()
     }
 
     /// Tests that drive the pipeline by hand switch the background worker off.
@@ -206,14 +215,24 @@ impl Application {
             leadgate_store::Backend::Postgres if run_pipeline => settings.pipeline.workers,
             _ => u32::from(run_pipeline),
         };
+        let health = state.health.clone();
         let workers: Vec<_> = (0..workers)
-            .map(|_| tokio::spawn(state.pipeline.clone().run(worker_stop.clone())))
+            .map(|n| {
+                let (pipeline, stop) = (state.pipeline.clone(), worker_stop.clone());
+                health.supervise(
+                    format!("pipeline worker {n}"),
+                    Duration::from_millis(settings.pipeline.poll_interval_ms),
+                    worker_stop.clone(),
+                    move |beat| pipeline.clone().run(stop.clone(), beat),
+                )
+            })
             .collect();
         let sweeper_stop = CancellationToken::new();
         let sweeper = spawn_sweeper(
             state.stage.clone(),
             Duration::from_millis(settings.tasks.overdue_sweep_interval_ms),
             sweeper_stop.clone(),
+            &health,
         );
         let source_stop = CancellationToken::new();
         let mut source_tasks = Vec::new();
@@ -226,6 +245,7 @@ impl Application {
             body_limit: state.body_limit,
             api_tokens: state.api_tokens.clone(),
             shutdown: source_stop.clone(),
+            health: health.clone(),
         };
         for source in &sources {
             if let Some(task) = source.clone().spawn(ctx.clone()) {

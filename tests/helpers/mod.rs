@@ -134,6 +134,16 @@ pub async fn spawn_app_without_pipeline() -> TestApp {
     spawn_on(db, settings, false).await
 }
 
+/// A daemon on a database the test prepared itself.
+pub async fn spawn_on_db(
+    db: FreshDb,
+    mut settings: Settings,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    configure(&mut settings);
+    spawn_on(db, settings, true).await
+}
+
 async fn spawn_on(db: FreshDb, settings: Settings, pipeline: bool) -> TestApp {
     let mut app = Application::build(settings.clone())
         .await

@@ -39,12 +39,114 @@ fn id_of(flag: &str, name: &str) -> u32 {
 /// A real Dovecot with its own config, users and Maildir in a temp dir.
 pub struct Dovecot {
     pub port: u16,
+    /// The implicit-TLS (993-style) port, when started with TLS; the plain
+    /// port then offers STARTTLS.
+    pub tls_port: Option<u16>,
     pub dir: tempfile::TempDir,
     child: Child,
 }
 
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA of the test's own (`<name>-ca.pem`) and, when `server`, a
+/// certificate for 127.0.0.1 signed by it (`server.pem`, `server.key`).
+fn make_ca(dir: &Path, name: &str, server: bool) {
+    let (ca_key, ca_pem) = (format!("{name}-ca.key"), format!("{name}-ca.pem"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_pem,
+            "-subj",
+            &format!("/CN=leadgate test CA {name}"),
+        ],
+    );
+    if !server {
+        return;
+    }
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost
+basicConstraints=CA:FALSE
+         keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+",
+    )
+    .expect("ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.pem",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
 impl Dovecot {
     pub async fn start() -> Dovecot {
+        Dovecot::start_with(false).await
+    }
+
+    /// With a self-signed CA in the temp dir (`good-ca.pem` signed the
+    /// server's certificate, `other-ca.pem` did not): IMAPS on `tls_port`,
+    /// STARTTLS on `port`.
+    pub async fn start_tls() -> Dovecot {
+        Dovecot::start_with(true).await
+    }
+
+    pub fn ca_file(&self, which: &str) -> PathBuf {
+        self.dir.path().join(format!("{which}-ca.pem"))
+    }
+
+    async fn start_with(tls: bool) -> Dovecot {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         let (uid, gid) = (id_of("-u", "dovecot"), id_of("-g", "dovecot"));
@@ -63,14 +165,24 @@ impl Dovecot {
         )
         .expect("passwd");
         let port = free_port();
+        let tls_port = tls.then(free_port);
+        let ssl = if tls {
+            make_ca(d, "good", true);
+            make_ca(d, "other", false);
+            format!(
+                "ssl = yes\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key\n",
+                d = d.display()
+            )
+        } else {
+            "ssl = no\n".to_string()
+        };
         let conf = format!(
-            r#"base_dir = {d}/run
+            r#"{ssl}base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
 instance_name = lg-{port}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = dovecot
@@ -92,11 +204,13 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps}
   }}
 }}
 "#,
-            d = d.display()
+            d = d.display(),
+            imaps = tls_port.unwrap_or(0),
         );
         std::fs::write(d.join("dovecot.conf"), conf).expect("conf");
         let child = Command::new("/usr/sbin/dovecot")
@@ -107,8 +221,16 @@ service imap-login {{
             .stderr(Stdio::null())
             .spawn()
             .expect("dovecot (scripts/test-deps installs dovecot-imapd)");
-        let dovecot = Dovecot { port, dir, child };
+        let dovecot = Dovecot {
+            port,
+            tls_port,
+            dir,
+            child,
+        };
         listening("dovecot", port).await;
+        if let Some(p) = tls_port {
+            listening("dovecot imaps", p).await;
+        }
         dovecot
     }
 
@@ -171,6 +293,7 @@ service imap-login {{
             port: Some(self.port),
             tls: MailTls::Plain,
             allow_plain: true,
+            ca_file: None,
             login: USER.into(),
             password: Secret::new(PASSWORD),
             folders: vec!["INBOX".into()],
@@ -931,4 +1054,236 @@ async fn an_overdue_task_sends_one_reminder_to_its_manager() {
         .filter(|m| subject_of(m).starts_with("Напоминание: "))
         .count();
     assert_eq!(reminders, 1, "one reminder per task");
+}
+
+/// The mailbox settings for the TLS Dovecot: implicit TLS on its IMAPS port
+/// or STARTTLS on the plain one, trusting `ca` (a PEM file).
+fn tls_mailbox(dovecot: &Dovecot, tls: MailTls, ca: PathBuf) -> MailboxSettings {
+    let mut m = dovecot.mailbox("sales");
+    m.tls = tls;
+    m.allow_plain = false;
+    m.ca_file = Some(ca);
+    if tls == MailTls::Implicit {
+        m.port = dovecot.tls_port;
+    }
+    m
+}
+
+async fn app_with_mailbox(mailbox: MailboxSettings) -> TestApp {
+    spawn_app_with(move |s| {
+        s.mail.mailboxes = vec![mailbox];
+        s.mail.smtp = None;
+    })
+    .await
+}
+
+/// Mail over implicit TLS and over STARTTLS, with the test's own CA given
+/// as `ca_file`.
+#[tokio::test]
+async fn mail_is_read_over_implicit_tls_and_starttls_with_a_ca_file() {
+    let dovecot = Dovecot::start_tls().await;
+    for (n, tls) in [MailTls::Implicit, MailTls::Starttls]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("tls{n}@client.ru");
+        dovecot
+            .append(
+                "INBOX",
+                &[mail(
+                    "Ольга <olga@client.ru>",
+                    "Заявка",
+                    &id,
+                    "",
+                    "Нужна цена",
+                )],
+            )
+            .await;
+        let app = app_with_mailbox(tls_mailbox(&dovecot, tls, dovecot.ca_file("good"))).await;
+        let all = wait_appeals(&app, n + 1).await;
+        assert!(
+            all.iter().any(|a| a.external_id == format!("INBOX:{id}")),
+            "{tls:?}: {all:?}"
+        );
+        let (_, ready) = app.get_json("/readyz").await;
+        let state = ready["details"]["mail:sales"]["state"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            ["idle", "polling", "fetching"].contains(&state),
+            "{tls:?}: {ready}"
+        );
+        app.stop().await;
+    }
+}
+
+/// A certificate the configured CA did not sign is refused: nothing is
+/// read, and `/readyz` says why (the text only to the operator).
+#[tokio::test]
+async fn a_wrong_certificate_is_refused_and_named_on_readyz() {
+    let dovecot = Dovecot::start_tls().await;
+    dovecot
+        .append(
+            "INBOX",
+            &[mail(
+                "a@client.ru",
+                "Заявка",
+                "wrong@client.ru",
+                "",
+                "Текст",
+            )],
+        )
+        .await;
+    for tls in [MailTls::Implicit, MailTls::Starttls] {
+        let app = app_with_mailbox(tls_mailbox(&dovecot, tls, dovecot.ca_file("other"))).await;
+        let ready = eventually("the mailbox's TLS state", async || {
+            let (_, ready) = app.get_json("/readyz").await;
+            (ready["details"]["mail:sales"]["state"] == "tls_refused").then_some(ready)
+        })
+        .await;
+        let error = ready["details"]["mail:sales"]["error"]
+            .as_str()
+            .unwrap_or("");
+        assert!(error.contains("certificate"), "{tls:?}: {ready}");
+        let anonymous: Value = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(anonymous["details"]["mail:sales"]["state"], "tls_refused");
+        assert!(anonymous["details"]["mail:sales"].get("error").is_none());
+        assert!(appeals(&app.store).await.is_empty());
+        app.stop().await;
+    }
+}
+
+/// Batches are cut by the sizes the server reports; a message over
+/// `max_message_bytes` becomes an appeal from its header alone, with its
+/// size noted and without its body.
+#[tokio::test]
+async fn batches_are_bounded_by_bytes_and_an_oversize_message_keeps_only_its_header() {
+    let dovecot = Dovecot::start().await;
+    let filler = "Нужна цена на поставку. ".repeat(900); // about 20 KB
+    let mut msgs: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            mail(
+                &format!("b{i}@batch.ru"),
+                "Заявка",
+                &format!("batch{i}@batch.ru"),
+                "",
+                &filler,
+            )
+        })
+        .collect();
+    let huge_body = format!("BODY-MARKER {}", "x".repeat(200_000));
+    msgs.push(mail(
+        "Пётр <big@big.ru>",
+        "Большое письмо",
+        "big@big.ru",
+        "",
+        &huge_body,
+    ));
+    dovecot.append("INBOX", &msgs).await;
+    let mailbox = dovecot.mailbox("sales");
+    let app = spawn_app_with(move |s| {
+        s.mail.mailboxes = vec![mailbox];
+        s.mail.smtp = None;
+        s.mail.max_message_bytes = 64 * 1024;
+        s.mail.fetch_batch_bytes = 64 * 1024;
+    })
+    .await;
+    let all = wait_appeals(&app, 6).await;
+    assert_eq!(all.len(), 6, "each message once: {all:?}");
+    let big = all
+        .iter()
+        .find(|a| a.external_id == "INBOX:big@big.ru")
+        .expect("the oversize message");
+    assert_eq!(big.subject.as_deref(), Some("Большое письмо"));
+    assert_eq!(big.contact["emails"][0], "big@big.ru");
+    assert_eq!(big.attributes["body_omitted"], true, "{big:?}");
+    assert!(
+        big.attributes["size"].as_u64().unwrap_or(0) > 200_000,
+        "{big:?}"
+    );
+    assert!(!big.raw.to_string().contains("BODY-MARKER"), "body fetched");
+    assert!(!big.body.as_deref().unwrap_or("").contains("BODY-MARKER"));
+    assert_eq!(big.raw["truncated"], true);
+    app.stop().await;
+}
+
+/// A sender that died with a message in hand holds back only that message,
+/// and only for [`LEASE_MS`] (under a minute): the rest of the queue goes
+/// out as soon as a sender runs again.
+#[tokio::test]
+async fn a_dead_sender_holds_back_one_message_for_under_a_minute() {
+    use leadgate::sources::mail::outbox::{claim_next, LEASE_MS};
+    let sink = SmtpSink::start().await;
+    let db = fresh_db().await;
+    let settings = helpers::test_settings(&db);
+    let store = leadgate::storage::Store::connect(&settings.database)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    for i in 0..4 {
+        store
+            .enqueue_mail(
+                tx.conn(),
+                &leadgate::storage::OutgoingMail {
+                    kind: "acknowledgement",
+                    dedup_key: format!("ack:test:{i}"),
+                    recipient: format!("client{i}@client.ru"),
+                    recipient_name: None,
+                    subject: format!("Ваше обращение № {i} принято"),
+                    body: "Спасибо".into(),
+                    message_id: format!("ack{i}@example.ru"),
+                    in_reply_to: None,
+                    appeal_id: None,
+                    interest_id: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // The sender that "crashes": it took its message and never reported.
+    let before = leadgate::storage::now_ms();
+    let taken = claim_next(&store).await.unwrap().expect("a due message");
+    let (held_until,): (i64,) =
+        sqlx::query_as("SELECT next_attempt_at FROM mail_outbox WHERE id = $1")
+            .bind(taken.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    const { assert!(LEASE_MS <= 60_000) };
+    assert!(
+        held_until - before <= LEASE_MS + 1_000,
+        "leased until {held_until}"
+    );
+    let still_queued = helpers::scalar(
+        &store,
+        "SELECT COUNT(*) FROM mail_outbox WHERE status = 'queued'",
+    )
+    .await;
+    assert_eq!(still_queued, 3, "only one message is taken at a time");
+    store.close().await;
+
+    // The restarted daemon sends the other three at once.
+    let smtp = sink.settings();
+    let app = helpers::spawn_on_db(db, settings, move |s| s.mail.smtp = Some(smtp)).await;
+    eventually("the three others sent", async || {
+        let sent = helpers::scalar(
+            &app.store,
+            "SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'",
+        )
+        .await;
+        (sent == 3).then_some(())
+    })
+    .await;
+    assert_eq!(sink.messages().len(), 3);
+    app.stop().await;
 }

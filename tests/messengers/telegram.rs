@@ -636,3 +636,91 @@ async fn set_webhook_sends_the_secret_token() {
         ))
     );
 }
+
+/// Makes storing the appeal of one Telegram update fail every time, as a
+/// database that refuses one row would.
+async fn poison_update(store: &leadgate::storage::Store, update_id: i64) {
+    let sql = if store.backend() == leadgate::storage::Backend::Sqlite {
+        format!(
+            "CREATE TRIGGER poison BEFORE INSERT ON appeals \
+             WHEN NEW.source = 'telegram:poller' AND NEW.external_id = '{update_id}' \
+             BEGIN SELECT RAISE(ABORT, 'this row is poisoned'); END"
+        )
+    } else {
+        format!(
+            "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.source = 'telegram:poller' AND NEW.external_id = '{update_id}' THEN \
+             RAISE EXCEPTION 'this row is poisoned'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER poison BEFORE INSERT ON appeals FOR EACH ROW EXECUTE FUNCTION poison()"
+        )
+    };
+    sqlx::raw_sql(&sql)
+        .execute(store.pool())
+        .await
+        .expect("poison trigger");
+}
+
+/// An update whose storing fails for good is retried a few times, then
+/// dead-lettered with its reason; the offset moves past it and the update
+/// after it becomes an appeal.
+#[tokio::test]
+async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
+    let fake = FakeTelegram::start(TG_TOKEN).await;
+    let url = fake.url.clone();
+    let app = spawn_app_with(|s| {
+        s.telegram
+            .bots
+            .insert("poller".into(), tg_bot(&url, TelegramMode::Polling));
+    })
+    .await;
+    poison_update(&app.store, 21).await;
+    for id in [20, 21, 22] {
+        fake.push_update(text_update(id, 900 + id, &format!("сообщение {id}")));
+    }
+    eventually("the update after the poisoned one", || async {
+        appeal_id(&app, "telegram:poller", "22").await.map(drop)
+    })
+    .await;
+    assert!(appeal_id(&app, "telegram:poller", "20").await.is_some());
+    assert!(appeal_id(&app, "telegram:poller", "21").await.is_none());
+    let letters = app.store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].source, "telegram:poller");
+    assert_eq!(letters[0].key, "21");
+    assert!(
+        letters[0].reason.contains("storing failed"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[0].reason.contains("poisoned"),
+        "{}",
+        letters[0].reason
+    );
+    let payload = app
+        .store
+        .dead_letter_payload(letters[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(payload.contains("сообщение 21"));
+    eventually("offset past the poisoned update", || async {
+        let v = app
+            .store
+            .messenger_cursor("telegram:poller:offset")
+            .await
+            .unwrap();
+        (v.as_deref() == Some("23")).then_some(())
+    })
+    .await;
+    let text = app.metrics().await;
+    assert!(
+        text.contains("leadgate_dead_letters_total{source=\"telegram:poller\"} 1"),
+        "{text}"
+    );
+    // The admin API lists it.
+    let (status, body) = app.get_json("/api/v1/dead-letters").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["key"], "21");
+    app.stop().await;
+}

@@ -5,10 +5,13 @@
 //! fsync-per-commit database still takes thousands of appeals a second.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::health::{Health, Heartbeat};
 use crate::metrics::Metrics;
 use leadgate_domain::appeal::NewAppeal;
 use leadgate_domain::appeal::{AppealStatus, Channel};
@@ -43,18 +46,35 @@ pub struct Intake {
 impl Intake {
     /// Starts the writer. It stops once every `Intake` handle is dropped and the
     /// submissions already queued are committed.
+    ///
+    /// The writer runs under `health`'s supervision as the part
+    /// `intake writer`: a panic in it loses the replies of the group in hand
+    /// (their callers get a 503 and retry), not the queue.
     pub fn start(
         store: Store,
         metrics: Arc<Metrics>,
         wake: Arc<Notify>,
+        health: &Health,
     ) -> (Intake, JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel(4 * MAX_GROUP);
-        let writer = tokio::spawn(write_loop(
-            store.clone(),
-            metrics.clone(),
-            wake.clone(),
-            inbox,
-        ));
+        let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
+        let writer = {
+            let (store, metrics, wake) = (store.clone(), metrics.clone(), wake.clone());
+            health.supervise(
+                "intake writer".into(),
+                Duration::ZERO,
+                CancellationToken::new(),
+                move |beat| {
+                    write_loop(
+                        store.clone(),
+                        metrics.clone(),
+                        wake.clone(),
+                        inbox.clone(),
+                        beat,
+                    )
+                },
+            )
+        };
         (
             Intake {
                 queue,
@@ -154,10 +174,19 @@ async fn write_loop(
     store: Store,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
-    mut inbox: mpsc::Receiver<Submission>,
+    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Submission>>>,
+    beat: Heartbeat,
 ) {
+    let mut inbox = inbox.lock().await;
     let mut group: Vec<Submission> = Vec::with_capacity(MAX_GROUP);
-    while inbox.recv_many(&mut group, MAX_GROUP).await > 0 {
+    loop {
+        // Waiting for submissions is healthy; a write that hangs is not.
+        let taken = beat
+            .keep_alive(inbox.recv_many(&mut group, MAX_GROUP))
+            .await;
+        if taken == 0 {
+            break;
+        }
         let appeals: Vec<NewAppeal> = group.iter().map(|s| s.appeal.clone()).collect();
         let results = match store.insert_appeals(&appeals).await {
             Ok(accepted) => accepted.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -198,5 +227,6 @@ async fn write_loop(
         if any_new {
             wake.notify_one();
         }
+        beat.beat();
     }
 }

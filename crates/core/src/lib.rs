@@ -4,6 +4,7 @@
 //! operators' review ([`review`]) and the people who log in ([`users`]).
 //! Channels plug in below as an [`outbox::Outbox`]; nothing here speaks HTTP.
 
+pub mod health;
 pub mod intake;
 pub mod metrics;
 pub mod outbox;

@@ -14,6 +14,7 @@ pub mod webhooks;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use leadgate_core::health::{Health, Heartbeat};
 use leadgate_core::intake::Intake;
 use leadgate_core::metrics::Metrics;
 use leadgate_core::settings::CoreSettings;
@@ -79,6 +80,9 @@ pub struct SourceContext {
     /// For the API endpoints a source serves (`[api] tokens`).
     pub api_tokens: Arc<Vec<ApiToken>>,
     pub shutdown: CancellationToken,
+    /// The heartbeat registry: every long-running task of a source runs
+    /// under [`Health::supervise`] and beats.
+    pub health: Health,
 }
 
 impl HttpState for SourceContext {
@@ -109,23 +113,38 @@ pub trait Source: Send + Sync {
     }
 }
 
-/// Runs one long-lived task per item (a polled bot, a community) under a
-/// single handle, so that shutdown waits for all of them; `None` when there is
-/// nothing to run.
-pub fn spawn_each<T, F, Fut>(ctx: SourceContext, items: Vec<T>, run: F) -> Option<JoinHandle<()>>
+/// Runs one long-lived task per item (a polled bot, a community), each a
+/// supervised part named by the item's first field, allowed the second's
+/// silence on top of `[health] stall_after_ms`; a panicking one is started
+/// again. One handle for all, so that shutdown waits for every one; `None`
+/// when there is nothing to run.
+pub fn spawn_each<T, F, Fut>(
+    ctx: SourceContext,
+    items: Vec<(String, std::time::Duration, T)>,
+    run: F,
+) -> Option<JoinHandle<()>>
 where
-    T: Send + 'static,
-    F: Fn(SourceContext, T) -> Fut + Send + 'static,
+    T: Clone + Send + Sync + 'static,
+    F: Fn(SourceContext, T, Heartbeat) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     if items.is_empty() {
         return None;
     }
+    let run = Arc::new(run);
+    let tasks: Vec<_> = items
+        .into_iter()
+        .map(|(name, extra, item)| {
+            let (ctx, run) = (ctx.clone(), run.clone());
+            let stop = ctx.shutdown.clone();
+            ctx.health
+                .clone()
+                .supervise(name, extra, stop, move |beat| {
+                    run(ctx.clone(), item.clone(), beat)
+                })
+        })
+        .collect();
     Some(tokio::spawn(async move {
-        let tasks: Vec<_> = items
-            .into_iter()
-            .map(|item| tokio::spawn(run(ctx.clone(), item)))
-            .collect();
         for task in tasks {
             let _ = task.await;
         }

@@ -11,6 +11,7 @@ pub(crate) mod bulk;
 mod calls;
 mod ceiling;
 mod clients;
+mod dead_letters;
 mod events;
 mod interests;
 mod locks;
@@ -50,6 +51,7 @@ pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
 pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
+pub use dead_letters::DeadLetter;
 pub use events::{EndpointState, FailedAttempt, WebhookFailure};
 pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};

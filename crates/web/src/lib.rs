@@ -50,6 +50,8 @@ pub struct AppState {
     /// `[limits]`, and the login throttle built from it.
     pub limits: Arc<leadgate_http::settings::LimitSettings>,
     pub login_throttle: Arc<crate::pages::throttle::LoginThrottle>,
+    /// Which parts of the daemon are alive, for `/readyz`.
+    pub health: leadgate_core::health::Health,
 }
 
 /// The channels' settings (to answer a client where they wrote) and the
@@ -153,6 +155,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         review::get_audit,
         health::healthz,
         health::readyz,
+        health::dead_letters,
         health::metrics,
         changes::get_changes,
         changes::list_webhooks,

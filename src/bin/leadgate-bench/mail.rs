@@ -133,6 +133,7 @@ async fn measure(args: &Args, d: &Path, port: u16) -> anyhow::Result<()> {
         port: Some(port),
         tls: MailTls::Plain,
         allow_plain: true,
+        ca_file: None,
         login: "bench".into(),
         password: Secret::new("bench"),
         folders: vec!["INBOX".into()],

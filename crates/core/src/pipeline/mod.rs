@@ -18,6 +18,7 @@ use sqlx::{Acquire, AnyConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::health::Heartbeat;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, ProcessedAppeal};
 use crate::settings::CoreSettings as Settings;
@@ -127,7 +128,11 @@ impl Pipeline {
     }
 
     /// Works until `shutdown`; the batch in hand is always finished first.
-    pub async fn run(self, shutdown: CancellationToken) {
+    ///
+    /// `beat` is given a beat after every batch that worked (and while idle),
+    /// never after a failed one: a worker whose database keeps failing it is
+    /// down however busy it looks.
+    pub async fn run(self, shutdown: CancellationToken, beat: Heartbeat) {
         let idle = Duration::from_millis(self.settings.pipeline.poll_interval_ms.max(10));
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -136,10 +141,12 @@ impl Pipeline {
             }
             match self.process_batch().await {
                 Ok(done) if !done.is_empty() => {
+                    beat.beat();
                     backoff = Duration::from_millis(100);
                     continue;
                 }
                 Ok(_) => {
+                    beat.beat();
                     tokio::select! {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(idle) => {}

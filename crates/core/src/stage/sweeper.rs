@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Stage;
+use crate::health::{Health, Heartbeat};
 use crate::outbox::TaskReminder;
 use leadgate_store::{NewFeedEntry, OverdueTask, StorageError};
 
@@ -93,25 +94,45 @@ impl Stage {
 }
 
 /// Starts the sweeper; it stops when `shutdown` fires.
+///
+/// The sweeper is the supervised part `overdue sweeper`; it beats after
+/// every sweep that worked and while waiting for the next, so its allowed
+/// silence is the interval on top of `[health] stall_after_ms`.
 pub fn spawn_sweeper(
     stage: Arc<Stage>,
     interval: Duration,
     shutdown: CancellationToken,
+    health: &Health,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        // The first sweep one interval after start: a restarting fleet does
-        // not sweep all at once.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => break,
-            }
-            if let Err(error) = stage.sweep_overdue(Utc::now()).await {
-                tracing::error!(error = %error, "overdue sweep failed; retrying next interval");
+    health.supervise(
+        "overdue sweeper".into(),
+        interval,
+        shutdown.clone(),
+        move |beat| sweep_loop(stage.clone(), interval, shutdown.clone(), beat),
+    )
+}
+
+async fn sweep_loop(
+    stage: Arc<Stage>,
+    interval: Duration,
+    shutdown: CancellationToken,
+    beat: Heartbeat,
+) {
+    // The first sweep one interval after start: a restarting fleet does
+    // not sweep all at once.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        match stage.sweep_overdue(Utc::now()).await {
+            Ok(_) => beat.beat(),
+            Err(error) => {
+                tracing::error!(error = %error, "overdue sweep failed; retrying next interval")
             }
         }
-        tracing::info!("overdue sweeper stopped");
-    })
+    }
+    tracing::info!("overdue sweeper stopped");
 }

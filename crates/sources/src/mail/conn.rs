@@ -1,5 +1,6 @@
 //! An IMAP connection over plain TCP, implicit TLS or STARTTLS.
 
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,6 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsConnector;
 
 use super::settings::{MailTls, MailboxSettings};
@@ -70,6 +73,10 @@ pub enum ConnectError {
     Timeout(String),
     #[error("TLS: {0}")]
     Tls(String),
+    /// The handshake failed: most often the server's certificate is not
+    /// trusted (wrong CA, self-signed, another host's name).
+    #[error("TLS handshake refused (is the server's certificate trusted? see ca_file): {0}")]
+    Certificate(String),
     #[error("the server closed the connection before its greeting")]
     NoGreeting,
     #[error("IMAP: {0}")]
@@ -84,11 +91,33 @@ impl ConnectError {
     pub fn is_auth(&self) -> bool {
         matches!(self, ConnectError::Login(_))
     }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ConnectError::Tls(_) | ConnectError::Certificate(_))
+    }
 }
 
-pub fn tls_connector() -> Result<TlsConnector, ConnectError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// The TLS client: the public web roots, or with `ca_file` only the
+/// certificates in that PEM file (a company CA, a test's own CA).
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, ConnectError> {
+    let roots = match ca_file {
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+        Some(path) => {
+            let unreadable = |e: &dyn std::fmt::Display| {
+                ConnectError::Tls(format!("cannot read ca_file {}: {e}", path.display()))
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+                let cert = cert.map_err(|e| unreadable(&e))?;
+                roots.add(cert).map_err(|e| unreadable(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(unreadable(&"no certificate in it"));
+            }
+            roots
+        }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -99,13 +128,14 @@ pub fn tls_connector() -> Result<TlsConnector, ConnectError> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<ImapStream, ConnectError> {
+async fn tls_wrap(mailbox: &MailboxSettings, tcp: TcpStream) -> Result<ImapStream, ConnectError> {
+    let host = &mailbox.host;
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    let tls = tls_connector()?
+    let tls = tls_connector(mailbox.ca_file.as_deref())?
         .connect(name, tcp)
         .await
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+        .map_err(|e| ConnectError::Certificate(e.to_string()))?;
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
@@ -118,7 +148,7 @@ pub async fn connect(mailbox: &MailboxSettings) -> Result<ImapSession, ConnectEr
         .map_err(|e| ConnectError::Connect(addr.clone(), e))?;
     let _ = tcp.set_nodelay(true);
     let stream = match mailbox.tls {
-        MailTls::Implicit => tls_wrap(&mailbox.host, tcp).await?,
+        MailTls::Implicit => tls_wrap(mailbox, tcp).await?,
         MailTls::Plain | MailTls::Starttls => ImapStream::Plain(tcp),
     };
     let mut client = Client::new(stream);
@@ -134,7 +164,7 @@ pub async fn connect(mailbox: &MailboxSettings) -> Result<ImapSession, ConnectEr
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(ConnectError::Tls("STARTTLS on a TLS stream".into()));
         };
-        client = Client::new(tls_wrap(&mailbox.host, tcp).await?);
+        client = Client::new(tls_wrap(mailbox, tcp).await?);
     }
     client
         .login(&mailbox.login, mailbox.password.expose())

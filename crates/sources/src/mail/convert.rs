@@ -56,6 +56,10 @@ pub async fn to_item(
     attributes.insert("uid".into(), json!(f.uid));
     attributes.insert("uid_validity".into(), json!(f.uid_validity));
     attributes.insert("size".into(), json!(f.size));
+    if f.size > rules.max_message_bytes {
+        // Only the header was fetched (see `imap::take_chunk`).
+        attributes.insert("body_omitted".into(), json!(true));
+    }
     if let Some(owner) = &mailbox.owner {
         attributes.insert("mail_owner".into(), json!(owner));
     }

@@ -17,15 +17,22 @@ use super::convert::{to_item, Fetched};
 use super::message::MailRules;
 use super::settings::{AfterAction, MailboxSettings};
 use crate::SourceContext;
+use leadgate_core::health::Heartbeat;
 use leadgate_core::intake::IntakeError;
 use leadgate_store::{MailCursor, StorageError};
 
-/// Messages fetched and committed together.
-pub const FETCH_CHUNK: usize = 50;
+/// At most this many messages are fetched and committed together, however
+/// small; the real bound of a batch is `mail.fetch_batch_bytes`.
+pub const FETCH_CHUNK: usize = 200;
+/// Sizes are asked for this many UIDs at a time.
+const SIZE_CHUNK: usize = 1000;
+/// Of an oversize message only the header is fetched, and of the header at
+/// most this much.
+const MAX_HEADER_BYTES: u32 = 256 * 1024;
 /// IDLE is re-issued before the 29 minutes after which servers may drop it.
 const IDLE_MAX: Duration = Duration::from_secs(28 * 60);
 /// A command that takes longer is a hung connection.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -72,30 +79,52 @@ impl Status<'_> {
     }
 }
 
-pub async fn run_mailbox(mailbox: MailboxSettings, ctx: SourceContext, rules: Arc<MailRules>) {
+/// Reads one mailbox until shutdown. `beat` is its heartbeat: every pass,
+/// every batch and the waits in between (IDLE, polling, the reconnect
+/// backoff) beat; a command hung past [`COMMAND_TIMEOUT`] does not.
+pub async fn run_mailbox(
+    mailbox: MailboxSettings,
+    ctx: SourceContext,
+    rules: Arc<MailRules>,
+    beat: Heartbeat,
+) {
     let status = Status {
         ctx: &ctx,
         name: &mailbox.name,
     };
     let mut backoff = BACKOFF_MIN;
     loop {
+        beat.beat();
         status.set("connecting", None);
         let result = tokio::select! {
-            r = session_loop(&mailbox, &ctx, &rules, &status, &mut backoff) => r,
+            r = session_loop(&mailbox, &ctx, &rules, &status, &mut backoff, &beat) => r,
             _ = ctx.shutdown.cancelled() => break,
         };
         let Err(e) = result else { break };
         let auth = matches!(&e, FetchError::Connect(c) if c.is_auth());
-        tracing::warn!(mailbox = %mailbox.name, host = %mailbox.host, auth, error = %e,
-            retry_in_secs = backoff.as_secs(), "mailbox: connection failed; reconnecting");
-        status.set(
-            if auth { "login_refused" } else { "error" },
-            Some(e.to_string()),
-        );
+        let tls = matches!(&e, FetchError::Connect(c) if c.is_tls());
+        if tls {
+            tracing::error!(mailbox = %mailbox.name, host = %mailbox.host, error = %e,
+                retry_in_secs = backoff.as_secs(),
+                "mailbox: TLS refused; the server's certificate is not trusted (mail.mailboxes.ca_file) or TLS failed");
+        } else {
+            tracing::warn!(mailbox = %mailbox.name, host = %mailbox.host, auth, error = %e,
+                retry_in_secs = backoff.as_secs(), "mailbox: connection failed; reconnecting");
+        }
+        let state = if auth {
+            "login_refused"
+        } else if tls {
+            "tls_refused"
+        } else {
+            "error"
+        };
+        status.set(state, Some(e.to_string()));
         let jitter = rand::thread_rng().gen_range(0..=backoff.as_millis() as u64 / 4);
-        tokio::select! {
-            _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
-            _ = ctx.shutdown.cancelled() => break,
+        if beat
+            .sleep_or_stop(&ctx.shutdown, backoff + Duration::from_millis(jitter))
+            .await
+        {
+            break;
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -108,6 +137,7 @@ async fn session_loop(
     rules: &MailRules,
     status: &Status<'_>,
     backoff: &mut Duration,
+    beat: &Heartbeat,
 ) -> Result<(), FetchError> {
     let mut session = timed(connect(mailbox)).await?;
     let caps = timed(session.capabilities()).await?;
@@ -115,9 +145,10 @@ async fn session_loop(
     let can_move = caps.has_str("MOVE");
     tracing::info!(mailbox = %mailbox.name, idle, "mailbox connected");
     loop {
+        beat.beat();
         status.set("fetching", None);
         for folder in &mailbox.folders {
-            sync_folder(&mut session, mailbox, folder, ctx, rules, can_move).await?;
+            sync_folder(&mut session, mailbox, folder, ctx, rules, can_move, beat).await?;
         }
         // A full pass worked: the next failure starts the backoff afresh.
         *backoff = BACKOFF_MIN;
@@ -145,13 +176,13 @@ async fn session_loop(
                 let (wait, stop) = handle.wait_with_timeout(limit);
                 // The server's keepalives restart the crate's own timeout,
                 // so the overall limit is enforced here.
-                let _ = tokio::time::timeout(limit, wait).await;
+                let _ = beat.keep_alive(tokio::time::timeout(limit, wait)).await;
                 drop(stop);
             }
             session = timed(handle.done()).await?;
         } else {
             status.set("polling", None);
-            tokio::time::sleep(poll).await;
+            beat.keep_alive(tokio::time::sleep(poll)).await;
             timed(session.noop()).await?;
         }
     }
@@ -213,6 +244,7 @@ async fn sync_folder(
     ctx: &SourceContext,
     rules: &MailRules,
     can_move: bool,
+    beat: &Heartbeat,
 ) -> Result<(), FetchError> {
     let store = &ctx.store;
     let selected = timed(session.select(folder)).await?;
@@ -246,11 +278,74 @@ async fn sync_folder(
     // `N:*` always matches the last message, even below N.
     let mut uids: Vec<u32> = found.into_iter().filter(|u| *u >= start).collect();
     uids.sort_unstable();
-    for chunk in uids.chunks(FETCH_CHUNK) {
-        take_chunk(session, mailbox, folder, validity, chunk, ctx, rules).await?;
-        apply_after(session, mailbox, folder, chunk, can_move).await;
+    let limit = rules.max_message_bytes;
+    let budget = ctx.settings.mail.fetch_batch_bytes;
+    for some in uids.chunks(SIZE_CHUNK) {
+        // Sizes first, so that a batch is bounded by what it brings into
+        // memory, not by how many messages it has.
+        let fetched = fetch_all(session, &uid_set(some), "(UID RFC822.SIZE)").await?;
+        let sizes: Vec<(u32, usize)> = some
+            .iter()
+            .map(|&uid| {
+                let size = fetched
+                    .iter()
+                    .find(|f| f.uid == Some(uid))
+                    .and_then(|f| f.size)
+                    .map_or(0, |s| s as usize);
+                (uid, size)
+            })
+            .collect();
+        for batch in batches(&sizes, limit, budget) {
+            take_chunk(session, mailbox, folder, validity, &batch, ctx, rules).await?;
+            apply_after(
+                session,
+                mailbox,
+                folder,
+                &batch.iter().map(|m| m.0).collect::<Vec<_>>(),
+                can_move,
+            )
+            .await;
+            beat.beat();
+        }
     }
     Ok(())
+}
+
+/// What one message costs a batch: its size, or for an oversize message
+/// (whose body is not fetched) its header's at most.
+fn cost(size: usize, max_message_bytes: usize) -> usize {
+    if size > max_message_bytes {
+        MAX_HEADER_BYTES as usize
+    } else {
+        size
+    }
+}
+
+/// Cuts (uid, size) into consecutive batches of at most `budget` bytes (a
+/// message larger than the budget alone is a batch of its own) and at most
+/// [`FETCH_CHUNK`] messages.
+pub fn batches(
+    sizes: &[(u32, usize)],
+    max_message_bytes: usize,
+    budget: usize,
+) -> Vec<Vec<(u32, usize)>> {
+    let mut out: Vec<Vec<(u32, usize)>> = Vec::new();
+    let mut current: Vec<(u32, usize)> = Vec::new();
+    let mut bytes = 0usize;
+    for &(uid, size) in sizes {
+        let c = cost(size, max_message_bytes);
+        if !current.is_empty() && (bytes.saturating_add(c) > budget || current.len() >= FETCH_CHUNK)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push((uid, size));
+        bytes = bytes.saturating_add(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 async fn take_chunk(
@@ -258,35 +353,32 @@ async fn take_chunk(
     mailbox: &MailboxSettings,
     folder: &str,
     validity: u32,
-    chunk: &[u32],
+    batch: &[(u32, usize)],
     ctx: &SourceContext,
     rules: &MailRules,
 ) -> Result<(), FetchError> {
-    let limit = u32::try_from(rules.max_message_bytes).unwrap_or(u32::MAX);
-    let sizes = fetch_all(session, &uid_set(chunk), "(UID RFC822.SIZE)").await?;
-    let (big, normal): (Vec<u32>, Vec<u32>) = chunk.iter().partition(|uid| {
-        sizes
-            .iter()
-            .any(|f| f.uid == Some(**uid) && f.size.is_some_and(|s| s > limit))
-    });
+    let chunk: Vec<u32> = batch.iter().map(|m| m.0).collect();
+    let over = |m: &&(u32, usize)| m.1 > rules.max_message_bytes;
+    let big: Vec<u32> = batch.iter().filter(over).map(|m| m.0).collect();
+    let normal: Vec<u32> = batch.iter().filter(|m| !over(m)).map(|m| m.0).collect();
     let mut fetched = Vec::with_capacity(chunk.len());
     if !normal.is_empty() {
         fetched
             .extend(fetch_all(session, &uid_set(&normal), "(UID RFC822.SIZE BODY.PEEK[])").await?);
     }
     if !big.is_empty() {
-        // Only the first `max_message_bytes` of an oversize message come
-        // over the wire; the appeal notes the real size.
-        let query = format!("(UID RFC822.SIZE BODY.PEEK[]<0.{limit}>)");
+        // Of an oversize message only its header comes over the wire; the
+        // appeal is made from it and notes the real size.
+        let query = format!("(UID RFC822.SIZE BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>)");
         fetched.extend(fetch_all(session, &uid_set(&big), &query).await?);
     }
     let mut items = Vec::with_capacity(chunk.len());
-    for &uid in chunk {
+    for &uid in &chunk {
         // A message expunged between SEARCH and FETCH is simply gone.
         let Some(f) = fetched.iter().find(|f| f.uid == Some(uid)) else {
             continue;
         };
-        let raw = f.body().unwrap_or_default();
+        let raw = f.body().or_else(|| f.header()).unwrap_or_default();
         let size = f.size.map_or(raw.len(), |s| s as usize);
         let item = to_item(
             &ctx.store,
@@ -403,6 +495,22 @@ async fn store_flags(session: &mut ImapSession, set: &str, flag: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::uid_set;
+
+    #[test]
+    fn batches_are_bounded_by_bytes() {
+        use super::batches;
+        let sizes = [(1, 400), (2, 400), (3, 400), (4, 2_000), (5, 10)];
+        // Budget 1000: two 400s fit, the third starts a new batch; the
+        // 2000-byte message is over the budget and goes alone.
+        let got: Vec<Vec<u32>> = batches(&sizes, 5_000, 1_000)
+            .into_iter()
+            .map(|b| b.into_iter().map(|m| m.0).collect())
+            .collect();
+        assert_eq!(got, vec![vec![1, 2], vec![3], vec![4], vec![5]]);
+        // Oversize messages cost only their header.
+        let big = [(1, 50_000_000), (2, 50_000_000)];
+        assert_eq!(batches(&big, 1_000_000, 1_000_000).len(), 1);
+    }
 
     #[test]
     fn uid_sets_compress_runs() {

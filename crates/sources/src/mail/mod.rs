@@ -34,20 +34,36 @@ impl Source for MailSource {
         }
         let rules = Arc::new(mail.rules());
         let mut tasks = Vec::new();
+        let health = ctx.health.clone();
         for mailbox in &mail.mailboxes {
-            tasks.push(tokio::spawn(imap::run_mailbox(
-                mailbox.clone(),
-                ctx.clone(),
-                rules.clone(),
-            )));
+            let (mailbox, ctx, rules) = (mailbox.clone(), ctx.clone(), rules.clone());
+            let stop = ctx.shutdown.clone();
+            // One IMAP command may take its whole timeout.
+            tasks.push(health.supervise(
+                mailbox.source(),
+                imap::COMMAND_TIMEOUT,
+                stop,
+                move |beat| imap::run_mailbox(mailbox.clone(), ctx.clone(), rules.clone(), beat),
+            ));
         }
         if mail.smtp.is_some() {
-            tasks.push(tokio::spawn(outbox::run_sender(
-                ctx.store.clone(),
-                settings.clone(),
-                ctx.metrics.clone(),
-                ctx.shutdown.clone(),
-            )));
+            let (store, metrics, stop) =
+                (ctx.store.clone(), ctx.metrics.clone(), ctx.shutdown.clone());
+            let settings = settings.clone();
+            tasks.push(health.supervise(
+                "mail outbox".into(),
+                outbox::SEND_TIMEOUT,
+                stop.clone(),
+                move |beat| {
+                    outbox::run_sender(
+                        store.clone(),
+                        settings.clone(),
+                        metrics.clone(),
+                        stop.clone(),
+                        beat,
+                    )
+                },
+            ));
         }
         Some(tokio::spawn(async move {
             for task in tasks {

@@ -14,6 +14,7 @@ use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::{MailSettings, MailTls, SmtpSettings};
+use leadgate_core::health::Heartbeat;
 use leadgate_core::metrics::Metrics;
 use leadgate_core::outbox::{Outbox, ProcessedAppeal, Queued, TaskReminder};
 use leadgate_core::settings::CoreSettings;
@@ -74,9 +75,20 @@ pub const KIND_REMINDER: &str = "task_reminder";
 
 /// Attempts before an outbox message is parked as `failed`.
 const MAX_ATTEMPTS: i64 = 10;
-/// A taken message is another instance's to retry after this long.
-const LEASE_MS: i64 = 10 * 60 * 1000;
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// One message's SMTP conversation is abandoned after this long.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(40);
+/// A taken message is anyone's to retry after this long: a little more than
+/// one send, because the sender takes one message at a time. A sender that
+/// died (crash, kill -9) holds back only the message it was sending, and
+/// only until this runs out, so acknowledgements go out again within a
+/// minute of a restart instead of a whole batch waiting out a long lease.
+pub const LEASE_MS: i64 = SEND_TIMEOUT.as_millis() as i64 + 10_000;
+
+/// Takes the next due message for this sender, leased for [`LEASE_MS`]:
+/// one at a time, so that nothing waits behind a send in progress.
+pub async fn claim_next(store: &Store) -> Result<Option<OutboxMail>, StorageError> {
+    Ok(store.take_due_mail(1, LEASE_MS).await?.into_iter().next())
+}
 
 /// `{name}` placeholders replaced by values; unknown ones are left as they
 /// are, so a typo shows in the sent text instead of silently vanishing.
@@ -561,6 +573,7 @@ pub async fn run_sender(
     settings: Arc<crate::SourcesSettings>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    beat: Heartbeat,
 ) {
     let Some(smtp) = settings.mail.smtp.clone() else {
         return;
@@ -579,15 +592,16 @@ pub async fn run_sender(
         if shutdown.is_cancelled() {
             break;
         }
-        let due = match store.take_due_mail(16, LEASE_MS).await {
+        beat.beat();
+        let due = match claim_next(&store).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox: cannot read due mail");
-                Vec::new()
+                None
             }
         };
-        let idle = due.is_empty();
-        for mail in due {
+        let idle = due.is_none();
+        if let Some(mail) = due {
             let result = send_one(&transport, &smtp, &mail).await;
             let attempts = mail.attempts + 1;
             let recorded = match &result {
@@ -617,16 +631,16 @@ pub async fn run_sender(
                 "leadgate_mail_outbox_failed_total".into(),
                 failed_total as f64,
             );
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.cancelled() => return,
+            if beat.sleep_or_stop(&shutdown, pause).await {
+                return;
             }
         }
-        if idle {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.cancelled() => break,
-            }
+        if idle
+            && beat
+                .sleep_or_stop(&shutdown, Duration::from_millis(500))
+                .await
+        {
+            break;
         }
     }
 }

@@ -17,8 +17,13 @@ pub struct MailSettings {
     pub own_domains: Vec<String>,
     /// Website form robots whose notifications carry the lead in the body.
     pub form_senders: Vec<FormSenderRule>,
-    /// Larger messages still become appeals; only this much is parsed and stored.
+    /// Larger messages still become appeals, made from their header alone
+    /// (the body is not fetched); the appeal notes the real size.
     pub max_message_bytes: usize,
+    /// What one fetch-and-commit batch of a mailbox may bring into memory
+    /// at most, by the sizes the server reports (a single message larger
+    /// than this is a batch of its own).
+    pub fetch_batch_bytes: usize,
     /// Outgoing mail; without it nothing is sent (and nothing is queued).
     pub smtp: Option<SmtpSettings>,
     pub acknowledgement: AcknowledgementSettings,
@@ -34,6 +39,7 @@ impl Default for MailSettings {
             own_domains: Vec::new(),
             form_senders: Vec::new(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            fetch_batch_bytes: 8 * 1024 * 1024,
             smtp: None,
             acknowledgement: AcknowledgementSettings::default(),
             manager_notification: ManagerNotificationSettings::default(),
@@ -111,6 +117,10 @@ pub struct MailboxSettings {
     pub tls: MailTls,
     #[serde(default)]
     pub allow_plain: bool,
+    /// A PEM file with the certificates to trust for this server instead
+    /// of the public web roots (a company CA, a self-signed server).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     pub login: String,
     pub password: Secret,
     #[serde(default = "default_folders")]
@@ -301,6 +311,9 @@ impl MailSettings {
         if self.max_message_bytes < 1024 {
             push("mail.max_message_bytes".into(), "must be at least 1024");
         }
+        if self.fetch_batch_bytes < 64 * 1024 {
+            push("mail.fetch_batch_bytes".into(), "must be at least 65536");
+        }
         let mut names = HashSet::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             let key = |k: &str| format!("mail.mailboxes[{i}].{k}");
@@ -326,6 +339,13 @@ impl MailSettings {
                     key("tls"),
                     "\"plain\" sends the password unencrypted; set allow_plain = true to allow it",
                 );
+            }
+            if let Some(ca) = &m.ca_file {
+                if m.tls == MailTls::Plain {
+                    push(key("ca_file"), "is for tls = \"implicit\" or \"starttls\"");
+                } else if !ca.is_file() {
+                    push(key("ca_file"), "is not a readable file");
+                }
             }
             if m.folders.is_empty() {
                 push(key("folders"), "must list at least one folder");

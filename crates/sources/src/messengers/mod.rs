@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use leadgate_core::health::Heartbeat;
 use leadgate_core::intake::IntakeError;
 use leadgate_http::error::ApiError;
 use leadgate_store::{StorageError, Store};
@@ -107,11 +108,15 @@ impl BurstLimiter {
 /// Holds the poller lease `name` while `work` runs and renews it; returns
 /// when shutdown fires. `work` is started only while the lease is held and is
 /// cancelled (via its token) when the lease is lost.
+///
+/// `beat` is the poller's heartbeat: while another instance holds the lease,
+/// waiting for it is healthy and beats; `work` beats for itself.
 pub async fn with_lease<F, Fut>(
     store: Store,
     name: String,
     ttl: Duration,
     shutdown: CancellationToken,
+    beat: &Heartbeat,
     mut work: F,
 ) where
     F: FnMut(CancellationToken) -> Fut,
@@ -164,15 +169,98 @@ pub async fn with_lease<F, Fut>(
                 }
             }
             Ok(false) => {
+                beat.beat();
                 tracing::debug!(lease = %name, "another instance polls; waiting");
             }
             Err(e) => tracing::warn!(lease = %name, error = %e, "taking the polling lease failed"),
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(renew_every) => {}
+        if beat.sleep_or_stop(&shutdown, renew_every).await {
+            break;
         }
     }
+}
+
+/// Storing one update may fail this many times (with the poller's backoff
+/// in between) before it is given up on and dead-lettered.
+pub const MAX_STORE_ATTEMPTS: u32 = 5;
+
+/// A poller's memory of updates whose storing failed, so that one poisoned
+/// update cannot hold its channel back forever: it is retried a few times,
+/// then written to the dead letters with its reason and passed over.
+#[derive(Default)]
+pub struct StoreFailures {
+    attempts: HashMap<String, u32>,
+}
+
+impl StoreFailures {
+    /// Settles one update's handling. `Ok` means move on (it was stored, or
+    /// it is dead-lettered for good); `Err` means stop the batch here and
+    /// ask for it again after a pause.
+    pub async fn settle<T>(
+        &mut self,
+        ctx: &crate::SourceContext,
+        source: &str,
+        key: &str,
+        raw: &str,
+        result: Result<T, HandleError>,
+    ) -> Result<(), HandleError> {
+        match result {
+            Ok(_) => {
+                self.attempts.remove(key);
+                Ok(())
+            }
+            // The intake refuses it as it is: trying again changes nothing.
+            Err(HandleError::BadInput { field, detail }) => {
+                dead_letter(
+                    ctx,
+                    source,
+                    key,
+                    raw,
+                    &format!("refused: {field}: {detail}"),
+                    1,
+                )
+                .await
+            }
+            Err(e) => {
+                let n = self.attempts.get(key).copied().unwrap_or(0) + 1;
+                if n < MAX_STORE_ATTEMPTS {
+                    self.attempts.insert(key.to_string(), n);
+                    return Err(e);
+                }
+                let reason = format!("storing failed {n} times: {e}");
+                dead_letter(ctx, source, key, raw, &reason, n).await?;
+                self.attempts.remove(key);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn dead_letter(
+    ctx: &crate::SourceContext,
+    source: &str,
+    key: &str,
+    raw: &str,
+    reason: &str,
+    attempts: u32,
+) -> Result<(), HandleError> {
+    let new = ctx
+        .store
+        .add_dead_letter(source, key, reason, raw, attempts)
+        .await?;
+    if new {
+        ctx.metrics.add_to_gauge(
+            format!("leadgate_dead_letters_total{{source=\"{source}\"}}"),
+            1.0,
+        );
+        tracing::error!(
+            source,
+            key,
+            reason,
+            "update dead-lettered: it is not retried, the channel goes on"
+        );
+    }
+    Ok(())
 }
 
 /// Exponential backoff for pollers after network errors.

@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::SourcesSettings as Settings;
 use crate::{telegram, vk, Source, SourceContext};
+use leadgate_core::health::Heartbeat;
 use leadgate_domain::role::Role;
 use leadgate_http::error::{ApiError, Problem};
 use leadgate_http::extract::{ApiCaller, ValidJson};
@@ -123,11 +124,16 @@ impl Source for MessengersSource {
         if senders.is_empty() {
             return None;
         }
-        Some(tokio::spawn(run_worker(
-            ctx,
-            Arc::new(senders),
-            self.wake.clone(),
-        )))
+        let (senders, wake) = (Arc::new(senders), self.wake.clone());
+        let stop = ctx.shutdown.clone();
+        let health = ctx.health.clone();
+        // A send may take the HTTP client's timeout per row of a batch.
+        Some(health.supervise(
+            "messenger outbox".into(),
+            Duration::from_secs(60),
+            stop,
+            move |beat| run_worker(ctx.clone(), senders.clone(), wake.clone(), beat),
+        ))
     }
 }
 
@@ -249,12 +255,18 @@ fn source_configured(settings: &Settings, source: &str) -> bool {
     }
 }
 
-async fn run_worker(ctx: SourceContext, senders: Arc<HashMap<String, Sender>>, wake: Arc<Notify>) {
+async fn run_worker(
+    ctx: SourceContext,
+    senders: Arc<HashMap<String, Sender>>,
+    wake: Arc<Notify>,
+    beat: Heartbeat,
+) {
     let store = &ctx.store;
     loop {
         if ctx.shutdown.is_cancelled() {
             break;
         }
+        beat.beat();
         match store.stale_sending().await {
             Ok(stale) => {
                 for (id, source) in stale {
@@ -282,6 +294,7 @@ async fn run_worker(ctx: SourceContext, senders: Arc<HashMap<String, Sender>>, w
         let busy = !rows.is_empty();
         for row in rows {
             deliver(&ctx, &senders, row).await;
+            beat.beat();
         }
         if !busy {
             tokio::select! {

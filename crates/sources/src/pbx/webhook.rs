@@ -44,16 +44,20 @@ impl Source for PbxSource {
             return None;
         }
         let period = Duration::from_secs((ctx.settings.pbx.settle_secs / 4).clamp(1, 30));
-        Some(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(period) => {}
-                }
-                match super::receive::settle_quiet_calls(&ctx).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(calls = n, "settled calls that had no call-level end"),
-                    Err(e) => tracing::warn!(error = %e, "settling quiet calls failed; will retry"),
+        let health = ctx.health.clone();
+        let stop = ctx.shutdown.clone();
+        Some(health.supervise("call settler".into(), period, stop, move |beat| {
+            let ctx = ctx.clone();
+            async move {
+                loop {
+                    if beat.sleep_or_stop(&ctx.shutdown, period).await {
+                        break;
+                    }
+                    match super::receive::settle_quiet_calls(&ctx).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(calls = n, "settled calls that had no call-level end"),
+                        Err(e) => tracing::warn!(error = %e, "settling quiet calls failed; will retry"),
+                    }
                 }
             }
         }))

@@ -19,9 +19,10 @@ use subtle::ConstantTimeEq;
 use teloxide::{ApiError as TgApiError, Bot, RequestError};
 use tokio::task::JoinHandle;
 
-use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError};
+use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError, StoreFailures};
 use super::{Source, SourceContext};
 use crate::SourcesSettings as Settings;
+use leadgate_core::health::Heartbeat;
 use leadgate_http::error::ApiError;
 use settings::{TelegramBotSettings, TelegramMode};
 
@@ -86,7 +87,15 @@ impl Source for TelegramSource {
             .filter(|b| b.settings.mode == TelegramMode::Polling)
             .cloned()
             .collect();
-        super::spawn_each(ctx, pollers, poll_bot)
+        let parts = pollers
+            .into_iter()
+            .map(|b| {
+                // A long poll may take its whole timeout and the HTTP margin.
+                let step = Duration::from_secs(b.settings.poll_timeout_secs + 30);
+                (b.source.clone(), step, b)
+            })
+            .collect();
+        super::spawn_each(ctx, parts, poll_bot)
     }
 }
 
@@ -142,7 +151,7 @@ async fn post_update(
 }
 
 /// Long polling, by the one instance holding the bot's lease.
-async fn poll_bot(ctx: SourceContext, bot: Arc<BotRuntime>) {
+async fn poll_bot(ctx: SourceContext, bot: Arc<BotRuntime>, beat: Heartbeat) {
     let client = match api::make_bot(&bot.settings) {
         Ok(c) => c,
         Err(e) => {
@@ -154,11 +163,12 @@ async fn poll_bot(ctx: SourceContext, bot: Arc<BotRuntime>) {
     let store = ctx.store.clone();
     let lease = format!("poll:{}", bot.source);
     let shutdown = ctx.shutdown.clone();
-    with_lease(store, lease, ttl, shutdown, |lost| {
+    with_lease(store, lease, ttl, shutdown, &beat, |lost| {
         let ctx = ctx.clone();
         let bot = bot.clone();
         let client = client.clone();
-        async move { poll_loop(ctx, bot, client, lost).await }
+        let beat = beat.clone();
+        async move { poll_loop(ctx, bot, client, lost, beat).await }
     })
     .await;
     tracing::info!(source = %bot.source, "telegram polling stopped");
@@ -169,16 +179,21 @@ async fn poll_loop(
     bot: Arc<BotRuntime>,
     client: Bot,
     stop: tokio_util::sync::CancellationToken,
+    beat: Heartbeat,
 ) {
     let cursor = format!("telegram:{}:offset", bot.name);
     let mut backoff = Backoff::new();
+    let mut failures = StoreFailures::default();
     let timeout = u32::try_from(bot.settings.poll_timeout_secs).unwrap_or(25);
     loop {
+        // Every round of the loop, failed or not, is the poller alive: an
+        // unreachable Telegram is a channel problem, not a dead task.
+        beat.beat();
         let offset = match ctx.store.messenger_cursor(&cursor).await {
             Ok(v) => v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
             Err(e) => {
                 tracing::warn!(source = %bot.source, error = %e, "reading the offset failed");
-                if sleep_or_stop(&stop, backoff.next_delay()).await {
+                if beat.sleep_or_stop(&stop, backoff.next_delay()).await {
                     return;
                 }
                 continue;
@@ -191,7 +206,7 @@ async fn poll_loop(
         let delay = match result {
             Ok(updates) => {
                 backoff.reset();
-                match take_batch(&ctx, &bot, &updates, offset).await {
+                match take_batch(&ctx, &bot, &updates, offset, &mut failures).await {
                     Ok(Some(next)) => {
                         if let Err(e) = ctx
                             .store
@@ -221,7 +236,7 @@ async fn poll_loop(
                 backoff.next_delay()
             }
         };
-        if sleep_or_stop(&stop, delay).await {
+        if beat.sleep_or_stop(&stop, delay).await {
             return;
         }
     }
@@ -229,12 +244,14 @@ async fn poll_loop(
 
 /// Stores a batch; returns the next offset. Update ids are taken as a set
 /// (they may jump), and the offset moves past the highest one only after
-/// every update of the batch is stored.
+/// every update of the batch is stored or dead-lettered. Updates before a
+/// failing one that were stored are not lost: they are idempotent by id.
 async fn take_batch(
     ctx: &SourceContext,
     bot: &BotRuntime,
     updates: &[serde_json::Value],
     offset: i64,
+    failures: &mut StoreFailures,
 ) -> Result<Option<i64>, HandleError> {
     let mut highest: Option<i64> = None;
     for update in updates {
@@ -246,22 +263,11 @@ async fn take_batch(
             continue;
         }
         let raw = update.to_string();
-        match handle_update(ctx, bot, update, &raw).await {
-            Ok(_) => {}
-            Err(HandleError::BadInput { field, detail }) => {
-                tracing::warn!(source = %bot.source, key = %field, %detail, "update skipped");
-            }
-            Err(e) => return Err(e),
-        }
+        let handled = handle_update(ctx, bot, update, &raw).await;
+        failures
+            .settle(ctx, &bot.source, &id.to_string(), &raw, handled)
+            .await?;
         highest = Some(highest.map_or(id, |h| h.max(id)));
     }
     Ok(highest.map(|h| h + 1))
-}
-
-/// Sleeps; true if told to stop meanwhile.
-async fn sleep_or_stop(stop: &tokio_util::sync::CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
-    }
 }

@@ -20,10 +20,11 @@ use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError};
+use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError, StoreFailures};
 use super::{Source, SourceContext};
 use crate::SourcesSettings as Settings;
 use api::{LongPollAnswer, LongPollSession, VkApi};
+use leadgate_core::health::Heartbeat;
 use leadgate_http::error::ApiError;
 use settings::{VkCommunitySettings, VkMode};
 
@@ -90,7 +91,14 @@ impl Source for VkSource {
             .filter(|c| c.settings.mode == VkMode::Longpoll)
             .cloned()
             .collect();
-        super::spawn_each(ctx, pollers, poll_community)
+        let parts = pollers
+            .into_iter()
+            .map(|c| {
+                let step = Duration::from_secs(c.settings.poll_wait_secs + 30);
+                (c.source.clone(), step, c)
+            })
+            .collect();
+        super::spawn_each(ctx, parts, poll_community)
     }
 }
 
@@ -179,15 +187,16 @@ async fn post_event(
     }
 }
 
-async fn poll_community(ctx: SourceContext, community: Arc<CommunityRuntime>) {
+async fn poll_community(ctx: SourceContext, community: Arc<CommunityRuntime>, beat: Heartbeat) {
     let ttl = Duration::from_secs(community.settings.poll_wait_secs + 30);
     let store = ctx.store.clone();
     let lease = format!("poll:{}", community.source);
     let shutdown = ctx.shutdown.clone();
-    with_lease(store, lease, ttl, shutdown, |lost| {
+    with_lease(store, lease, ttl, shutdown, &beat, |lost| {
         let ctx = ctx.clone();
         let community = community.clone();
-        async move { long_poll(ctx, community, lost).await }
+        let beat = beat.clone();
+        async move { long_poll(ctx, community, lost, beat).await }
     })
     .await;
     tracing::info!(source = %community.source, "VK long poll stopped");
@@ -196,9 +205,15 @@ async fn poll_community(ctx: SourceContext, community: Arc<CommunityRuntime>) {
 /// Bots Long Poll: failed 1 → go on from the new ts; 2 → new key; 3 → new key
 /// and ts; network errors → backoff. The ts is saved after the events before
 /// it are stored, so a restart replays rather than skips.
-async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: CancellationToken) {
+async fn long_poll(
+    ctx: SourceContext,
+    community: Arc<CommunityRuntime>,
+    stop: CancellationToken,
+    beat: Heartbeat,
+) {
     let cursor = format!("vk:{}:ts", community.name);
     let mut backoff = Backoff::new();
+    let mut failures = StoreFailures::default();
     let mut session: Option<LongPollSession> = None;
     let mut ts: Option<String> = match ctx.store.messenger_cursor(&cursor).await {
         Ok(v) => v,
@@ -208,6 +223,7 @@ async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: C
         }
     };
     loop {
+        beat.beat();
         let current = match &session {
             Some(s) => s.clone(),
             None => {
@@ -225,7 +241,7 @@ async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: C
                     }
                     Err(e) => {
                         tracing::warn!(source = %community.source, error = %e, "groups.getLongPollServer failed");
-                        if sleep_or_stop(&stop, backoff.next_delay()).await {
+                        if beat.sleep_or_stop(&stop, backoff.next_delay()).await {
                             return;
                         }
                         continue;
@@ -242,22 +258,27 @@ async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: C
             Ok(LongPollAnswer::Updates { ts: next, updates }) => {
                 backoff.reset();
                 let mut stored_all = true;
-                for update in &updates {
+                for (i, update) in updates.iter().enumerate() {
                     let raw = update.to_string();
-                    match handle_event(&ctx, &community, update, &raw).await {
-                        Ok(_) => {}
-                        Err(HandleError::BadInput { field, detail }) => {
-                            tracing::warn!(source = %community.source, key = %field, %detail, "event skipped");
-                        }
-                        Err(e) => {
-                            tracing::error!(source = %community.source, error = %e, "storing events failed; will ask again");
-                            stored_all = false;
-                            break;
-                        }
+                    // VK keys events by event_id; an event without one is
+                    // named by its place in this answer.
+                    let key = update
+                        .get("event_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("ts:{at}:{i}"));
+                    let handled = handle_event(&ctx, &community, update, &raw).await;
+                    if let Err(e) = failures
+                        .settle(&ctx, &community.source, &key, &raw, handled)
+                        .await
+                    {
+                        tracing::error!(source = %community.source, key, error = %e, "storing events failed; will ask again");
+                        stored_all = false;
+                        break;
                     }
                 }
                 if !stored_all {
-                    if sleep_or_stop(&stop, backoff.next_delay()).await {
+                    if beat.sleep_or_stop(&stop, backoff.next_delay()).await {
                         return;
                     }
                     continue;
@@ -281,7 +302,7 @@ async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: C
             }
             Err(e) => {
                 tracing::warn!(source = %community.source, error = %e, "a_check failed");
-                if sleep_or_stop(&stop, backoff.next_delay()).await {
+                if beat.sleep_or_stop(&stop, backoff.next_delay()).await {
                     return;
                 }
             }
@@ -292,12 +313,5 @@ async fn long_poll(ctx: SourceContext, community: Arc<CommunityRuntime>, stop: C
 async fn save_ts(ctx: &SourceContext, cursor: &str, ts: &str) {
     if let Err(e) = ctx.store.set_messenger_cursor(cursor, ts).await {
         tracing::warn!(cursor, error = %e, "saving the long poll ts failed; events may be seen again");
-    }
-}
-
-async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
     }
 }

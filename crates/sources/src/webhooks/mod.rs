@@ -25,6 +25,7 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 
 use crate::{Source, SourceContext};
+use leadgate_core::health::Heartbeat;
 use leadgate_domain::event::{any_matches, Event, EventPattern};
 use leadgate_store::{now_ms, EndpointState, FailedAttempt, StorageError, Store};
 use settings::WebhookSettings;
@@ -45,16 +46,24 @@ impl Source for WebhooksSource {
 
     /// One sender per endpoint, and the journal's retention.
     fn spawn(self: Arc<Self>, ctx: SourceContext) -> Option<JoinHandle<()>> {
-        let mut jobs: Vec<Option<WebhookSettings>> =
-            ctx.settings.webhooks.iter().cloned().map(Some).collect();
-        jobs.push(None);
-        crate::spawn_each(ctx, jobs, |ctx, job| async move {
+        let mut jobs: Vec<(String, Duration, Option<WebhookSettings>)> = ctx
+            .settings
+            .webhooks
+            .iter()
+            .map(|h| {
+                // One delivery may take the receiver's whole timeout.
+                let step = Duration::from_secs(h.timeout_secs + 10);
+                (format!("webhook:{}", h.name), step, Some(h.clone()))
+            })
+            .collect();
+        jobs.push(("events retention".into(), Duration::ZERO, None));
+        crate::spawn_each(ctx, jobs, |ctx, job, beat| async move {
             match job {
                 Some(hook) => match Sender::new(hook) {
-                    Ok(sender) => sender.run(ctx).await,
+                    Ok(sender) => sender.run(ctx, beat).await,
                     Err(e) => tracing::error!(error = %e, "webhook sender cannot start"),
                 },
-                None => prune(ctx).await,
+                None => prune(ctx, beat).await,
             }
         })
     }
@@ -150,7 +159,7 @@ impl Sender {
         }
     }
 
-    async fn run(self, ctx: SourceContext) {
+    async fn run(self, ctx: SourceContext, beat: Heartbeat) {
         let name = self.hook.name.clone();
         if let Err(e) = ctx.store.ensure_webhook_endpoint(&name).await {
             tracing::error!(webhook = %name, error = %e, "cannot register the webhook endpoint");
@@ -162,8 +171,9 @@ impl Sender {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
+            beat.beat();
             changes.mark_unchanged();
-            let wait = match self.step(&ctx.store).await {
+            let wait = match self.step(&ctx.store, &beat).await {
                 Ok(wait) => {
                     backoff = Duration::from_millis(500);
                     wait
@@ -175,10 +185,17 @@ impl Sender {
                 }
             };
             let Some(wait) = wait else { continue };
-            tokio::select! {
-                _ = ctx.shutdown.cancelled() => break,
-                _ = changes.changed() => {}
-                _ = tokio::time::sleep(wait) => {}
+            let stopped = beat
+                .keep_alive(async {
+                    tokio::select! {
+                        _ = ctx.shutdown.cancelled() => true,
+                        _ = changes.changed() => false,
+                        _ = tokio::time::sleep(wait) => false,
+                    }
+                })
+                .await;
+            if stopped {
+                break;
             }
         }
         let _ = ctx.store.release_webhook(&name, &self.holder).await;
@@ -187,7 +204,11 @@ impl Sender {
 
     /// Sends what there is to send; `Some(wait)` when it is time to sleep
     /// (until new events, or at most `wait`), `None` to go on at once.
-    async fn step(&self, store: &Store) -> Result<Option<Duration>, StorageError> {
+    async fn step(
+        &self,
+        store: &Store,
+        beat: &Heartbeat,
+    ) -> Result<Option<Duration>, StorageError> {
         let name = &self.hook.name;
         let Some(state) = store.lease_webhook(name, &self.holder, LEASE_MS).await? else {
             // Another instance sends; take over if its lease runs out.
@@ -220,6 +241,7 @@ impl Sender {
                 position = event.id;
                 continue;
             }
+            beat.beat();
             match self.deliver(event).await {
                 Answer::Delivered(_) => {
                     position = event.id;
@@ -304,7 +326,7 @@ impl Sender {
 }
 
 /// Deletes events past `[events] retention_days`, at start and hourly.
-async fn prune(ctx: SourceContext) {
+async fn prune(ctx: SourceContext, beat: Heartbeat) {
     let keep_ms = i64::from(ctx.settings.events.retention_days.max(1)) * 86_400_000;
     loop {
         match ctx.store.prune_events(now_ms() - keep_ms).await {
@@ -312,9 +334,11 @@ async fn prune(ctx: SourceContext) {
             Ok(n) => tracing::info!(deleted = n, "events past retention deleted"),
             Err(e) => tracing::warn!(error = %e, "cannot delete events past retention"),
         }
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        if beat
+            .sleep_or_stop(&ctx.shutdown, Duration::from_secs(3600))
+            .await
+        {
+            break;
         }
     }
 }

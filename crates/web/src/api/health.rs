@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/dead-letters", get(dead_letters))
 }
 
 /// The process is alive.
@@ -65,9 +66,10 @@ fn states_only(
         .collect()
 }
 
-/// The database answers and every migration is applied. `details` has each
-/// part's state; its error text only for the operations token or an admin
-/// API token.
+/// The database answers, every migration is applied and every part of the
+/// daemon beats. `details` has each part's state; its error text, and
+/// `down` (the parts that stopped beating), only for the operations token
+/// or an admin API token.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "ready", body = Object), (status = 503, description = "not ready, with details", body = Object)))]
 pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
@@ -80,21 +82,27 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> impl I
             (false, json!("unreachable"))
         }
     };
+    // A part that stopped beating makes the daemon unready; which parts,
+    // only the operator learns (the names are the daemon's insides).
+    let down = state.health.down();
+    let ok = ok && down.is_empty();
     let code = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let operator = operator_of_the_daemon(&state, &headers);
     let details = state.metrics.details();
-    let details = if operator_of_the_daemon(&state, &headers) {
+    let details = if operator {
         details
     } else {
         states_only(details)
     };
-    (
-        code,
-        Json(json!({"ready": ok, "database": detail, "details": details})),
-    )
+    let mut body = json!({"ready": ok, "database": detail, "details": details});
+    if operator {
+        body["down"] = json!(down);
+    }
+    (code, Json(body))
 }
 
 /// Prometheus text format. With `[operations] token` set, only for
@@ -123,4 +131,24 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         text,
     )
         .into_response()
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetters {
+    /// The newest first, at most 200.
+    pub items: Vec<leadgate_store::DeadLetter>,
+}
+
+/// Messenger updates given up on: the poller moved past them after the
+/// intake refused them or storing them failed again and again.
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "operations",
+    responses((status = 200, body = DeadLetters)), security(("bearer" = [])))]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    caller: leadgate_http::extract::ApiCaller,
+) -> Result<Json<DeadLetters>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(DeadLetters {
+        items: state.store.dead_letters(200).await?,
+    }))
 }

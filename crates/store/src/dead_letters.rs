@@ -1,0 +1,99 @@
+//! Messenger updates that were given up on: the poller moved its cursor
+//! past them, so they live here for a person to look at (and replay).
+
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::{now_ms, Result, Store};
+
+/// The payload is kept up to this many bytes: a dead letter must not be
+/// the way a hostile update grows the database.
+const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetter {
+    pub id: i64,
+    /// `telegram:<bot>`, `vk:<community>`.
+    pub source: String,
+    /// The provider's key of the update (Telegram's update_id, VK's event_id).
+    pub key: String,
+    pub reason: String,
+    pub attempts: i64,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+fn clip(text: &str, max: usize) -> String {
+    let text = text.replace('\0', "");
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+impl Store {
+    /// Records a given-up update; a second one under the same key keeps the
+    /// first. True if it was new.
+    pub async fn add_dead_letter(
+        &self,
+        source: &str,
+        key: &str,
+        reason: &str,
+        payload: &str,
+        attempts: u32,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO dead_letters (source, event_key, reason, payload, attempts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_key) DO NOTHING RETURNING id",
+        )
+        .bind(source)
+        .bind(clip(key, 200))
+        .bind(clip(reason, 2000))
+        .bind(clip(payload, MAX_PAYLOAD_BYTES))
+        .bind(i64::from(attempts))
+        .bind(now_ms())
+        .fetch_optional(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(row.is_some())
+    }
+
+    /// The newest dead letters first.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
+        let rows = sqlx::query(
+            "SELECT id, source, event_key, reason, attempts, created_at FROM dead_letters \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    key: r.try_get("event_key")?,
+                    reason: r.try_get("reason")?,
+                    attempts: r.try_get("attempts")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored payload of one dead letter.
+    pub async fn dead_letter_payload(&self, id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT payload FROM dead_letters WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+}

@@ -1,0 +1,14 @@
+-- Messenger updates that could not be stored for good (the intake refused
+-- them, or storing failed again and again): kept here with the reason, so
+-- that the poller's cursor moves on and a person can look at them.
+CREATE TABLE dead_letters (
+    id           BIGSERIAL PRIMARY KEY,
+    source       TEXT NOT NULL,
+    event_key    TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    attempts     BIGINT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (source, event_key)
+);
+CREATE INDEX dead_letters_created ON dead_letters(created_at);
