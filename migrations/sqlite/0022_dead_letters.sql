@@ -1,6 +1,7 @@
 -- Messenger updates that could not be stored for good (the intake refused
 -- them, or storing failed again and again): kept here with the reason, so
--- that the poller's cursor moves on and a person can look at them.
+-- that the poller's cursor moves on and a person can look at them and, once
+-- the cause is mended, ask for a replay (the poller handles it again).
 CREATE TABLE dead_letters (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     source       TEXT NOT NULL,
@@ -9,6 +10,9 @@ CREATE TABLE dead_letters (
     payload      TEXT NOT NULL,
     attempts     BIGINT NOT NULL,
     created_at   BIGINT NOT NULL,
+    -- Set by an admin's replay request, cleared when the poller tried it.
+    replay_requested_at BIGINT,
+    replayed_at  BIGINT,
     UNIQUE (source, event_key)
 );
 CREATE INDEX dead_letters_created ON dead_letters(created_at);

@@ -722,5 +722,72 @@ async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
     let (status, body) = app.get_json("/api/v1/dead-letters").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"][0]["key"], "21");
+
+    // The cause mended, an admin asks for a replay: the poller handles the
+    // kept update again and it becomes an appeal; a second request is refused.
+    let mend = if app.store.backend() == leadgate::storage::Backend::Sqlite {
+        "DROP TRIGGER poison"
+    } else {
+        "DROP TRIGGER poison ON appeals"
+    };
+    sqlx::raw_sql(mend).execute(app.store.pool()).await.unwrap();
+    let replay = |id: String| {
+        app.client
+            .post(app.url(&format!("/api/v1/dead-letters/{id}/replay")))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let asked = replay(letters[0].id.to_string()).await.unwrap();
+    assert_eq!(asked.status(), 202);
+    eventually("the replayed update an appeal", || async {
+        appeal_id(&app, "telegram:poller", "21").await.map(drop)
+    })
+    .await;
+    let letter = eventually("the dead letter marked replayed", || async {
+        let letters = app.store.dead_letters(10).await.ok()?;
+        letters.into_iter().find(|l| l.replayed_at.is_some())
+    })
+    .await;
+    assert_eq!(letter.replay_requested_at, None);
+    assert_eq!(replay(letter.id.to_string()).await.unwrap().status(), 409);
+    assert_eq!(replay("999999".into()).await.unwrap().status(), 404);
+    assert_eq!(replay("x".into()).await.unwrap().status(), 400);
+    app.stop().await;
+}
+
+/// While the store does not answer (here: its migration table is gone, so
+/// the readiness probe fails), failing updates are not counted against
+/// themselves: an outage must not dead-letter real leads. Once it answers,
+/// a still failing update is dead-lettered as before.
+#[tokio::test]
+async fn an_unanswering_store_does_not_dead_letter_updates() {
+    let fake = FakeTelegram::start(TG_TOKEN).await;
+    let url = fake.url.clone();
+    let app = spawn_app_with(|s| {
+        s.telegram
+            .bots
+            .insert("poller".into(), tg_bot(&url, TelegramMode::Polling));
+    })
+    .await;
+    poison_update(&app.store, 31).await;
+    let hide = "ALTER TABLE _sqlx_migrations RENAME TO _sqlx_migrations_hidden";
+    sqlx::raw_sql(hide).execute(app.store.pool()).await.unwrap();
+    fake.push_update(text_update(31, 931, "сообщение 31"));
+    // Many more rounds than the attempts allowed pass while it is hidden.
+    eventually("several failed rounds", || async {
+        (fake.inner.lock().unwrap().offsets_seen.len()
+            > 2 * leadgate::sources::messengers::MAX_STORE_ATTEMPTS as usize)
+            .then_some(())
+    })
+    .await;
+    assert!(app.store.dead_letters(10).await.unwrap().is_empty());
+    let show = "ALTER TABLE _sqlx_migrations_hidden RENAME TO _sqlx_migrations";
+    sqlx::raw_sql(show).execute(app.store.pool()).await.unwrap();
+    let letters = eventually("dead-lettered once the store answers", || async {
+        let letters = app.store.dead_letters(10).await.ok()?;
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters[0].key, "31");
     app.stop().await;
 }

@@ -518,13 +518,18 @@ impl Store {
 
     /// Sends everything again from event `from` on (and enables a disabled
     /// endpoint); failures at or after `from` count as replayed.
+    ///
+    /// The lease is revoked with it: a sender in the middle of a round would
+    /// otherwise save the position it reached over the replayed one (its
+    /// advance only refuses to move backwards), and the replay would be
+    /// lost. Its next advance is refused, and it leases again from here.
     pub async fn replay_webhook(&self, name: &str, from: i64) -> Result<bool> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET position = $1, retry_event = NULL, attempts = 0, \
              first_attempt_at = NULL, next_attempt_at = NULL, disabled_at = NULL, \
-             disabled_reason = NULL WHERE name = $2",
+             disabled_reason = NULL, lease_holder = NULL, lease_until = NULL WHERE name = $2",
         )
         .bind((from - 1).max(0))
         .bind(name)

@@ -51,7 +51,7 @@ pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
 pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, ReplayDue, ReplayRefusal};
 pub use events::{EndpointState, FailedAttempt, WebhookFailure};
 pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
 pub use interests::{InterestDetails, NewFeedEntry, NewTask};

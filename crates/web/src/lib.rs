@@ -156,6 +156,7 @@ pub fn router(state: AppState, sources: &[Arc<dyn Source>], ctx: &SourceContext)
         health::healthz,
         health::readyz,
         health::dead_letters,
+        health::replay_dead_letter,
         health::metrics,
         changes::get_changes,
         changes::list_webhooks,

@@ -222,6 +222,13 @@ impl StoreFailures {
                 .await
             }
             Err(e) => {
+                // Only a failure while the store answers counts against the
+                // update: an outage fails every update alike, and the
+                // provider keeps them until the store is back.
+                if !matches!(ctx.store.readiness().await, Ok(true)) {
+                    tracing::warn!(source, key, error = %e, "the store does not answer; the update waits for it");
+                    return Err(e);
+                }
                 let n = self.attempts.get(key).copied().unwrap_or(0) + 1;
                 if n < MAX_STORE_ATTEMPTS {
                     self.attempts.insert(key.to_string(), n);
@@ -232,6 +239,52 @@ impl StoreFailures {
                 self.attempts.remove(key);
                 Ok(())
             }
+        }
+    }
+}
+
+/// Handles again the dead letters of `source` whose replay an admin asked
+/// for (`POST /api/v1/dead-letters/{id}/replay`), with the poller's own
+/// handler: the update becomes an appeal as if it had just arrived, and is
+/// idempotent by its key if it had been stored after all.
+pub async fn replay_dead_letters<F, Fut, T>(ctx: &crate::SourceContext, source: &str, mut handle: F)
+where
+    F: FnMut(serde_json::Value, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HandleError>>,
+{
+    let due = match ctx.store.dead_letters_to_replay(source, 20).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(source, error = %e, "reading the dead letters to replay failed");
+            return;
+        }
+    };
+    for letter in due {
+        let outcome = match serde_json::from_str::<serde_json::Value>(&letter.payload) {
+            Ok(update) => handle(update, letter.payload.clone())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            // Payloads past the kept size were clipped.
+            Err(e) => Err(format!("the kept payload is not whole JSON: {e}")),
+        };
+        match &outcome {
+            Ok(()) => tracing::info!(source, dead_letter = letter.id, "dead letter replayed"),
+            Err(error) => {
+                tracing::warn!(
+                    source,
+                    dead_letter = letter.id,
+                    error,
+                    "dead letter replay failed"
+                )
+            }
+        }
+        if let Err(e) = ctx
+            .store
+            .dead_letter_replayed(letter.id, outcome.err().as_deref())
+            .await
+        {
+            tracing::warn!(source, dead_letter = letter.id, error = %e, "recording the replay failed");
         }
     }
 }

@@ -19,7 +19,9 @@ use subtle::ConstantTimeEq;
 use teloxide::{ApiError as TgApiError, Bot, RequestError};
 use tokio::task::JoinHandle;
 
-use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError, StoreFailures};
+use super::messengers::{
+    replay_dead_letters, with_lease, Backoff, BurstLimiter, HandleError, StoreFailures,
+};
 use super::{Source, SourceContext};
 use crate::SourcesSettings as Settings;
 use leadgate_core::health::Heartbeat;
@@ -189,6 +191,11 @@ async fn poll_loop(
         // Every round of the loop, failed or not, is the poller alive: an
         // unreachable Telegram is a channel problem, not a dead task.
         beat.beat();
+        replay_dead_letters(&ctx, &bot.source, |update, raw| {
+            let (ctx, bot) = (&ctx, &bot);
+            async move { handle_update(ctx, bot, &update, &raw).await }
+        })
+        .await;
         let offset = match ctx.store.messenger_cursor(&cursor).await {
             Ok(v) => v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
             Err(e) => {

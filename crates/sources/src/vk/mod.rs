@@ -20,7 +20,9 @@ use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::messengers::{with_lease, Backoff, BurstLimiter, HandleError, StoreFailures};
+use super::messengers::{
+    replay_dead_letters, with_lease, Backoff, BurstLimiter, HandleError, StoreFailures,
+};
 use super::{Source, SourceContext};
 use crate::SourcesSettings as Settings;
 use api::{LongPollAnswer, LongPollSession, VkApi};
@@ -224,6 +226,11 @@ async fn long_poll(
     };
     loop {
         beat.beat();
+        replay_dead_letters(&ctx, &community.source, |update, raw| {
+            let (ctx, community) = (&ctx, &community);
+            async move { handle_event(ctx, community, &update, &raw).await }
+        })
+        .await;
         let current = match &session {
             Some(s) => s.clone(),
             None => {

@@ -35,6 +35,10 @@ use sign::{signature_header, SigningKey};
 const LEASE_MS: i64 = 30_000;
 /// How often the position is saved while a run of deliveries goes well.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+/// After an advance was refused: a replay revokes the lease and the sender
+/// should go on from the replayed position soon; if another instance holds
+/// it, the next lease attempt says so and the sender waits longer.
+const LEASE_LOST_PAUSE: Duration = Duration::from_secs(1);
 const MAX_BACKOFF_MS: u64 = 3_600_000;
 
 pub struct WebhooksSource;
@@ -262,7 +266,7 @@ impl Sender {
                         .webhook_advanced(name, &self.holder, position, delivered, LEASE_MS)
                         .await?
                     {
-                        return Ok(Some(Duration::from_millis(LEASE_MS as u64 / 3)));
+                        return Ok(Some(LEASE_LOST_PAUSE));
                     }
                     self.failed(store, &state, event, status, &error).await?;
                     return Ok(None);
@@ -273,8 +277,9 @@ impl Sender {
                     .webhook_advanced(name, &self.holder, position, delivered, LEASE_MS)
                     .await?
                 {
-                    // Another instance took over: it goes on from the saved position.
-                    return Ok(Some(Duration::from_millis(LEASE_MS as u64 / 3)));
+                    // Another instance took over (it goes on from the saved
+                    // position), or a replay revoked the lease.
+                    return Ok(Some(LEASE_LOST_PAUSE));
                 }
                 delivered = 0;
                 saved = Instant::now();

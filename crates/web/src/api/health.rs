@@ -1,7 +1,9 @@
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -17,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/dead-letters/{id}/replay", post(replay_dead_letter))
 }
 
 /// The process is alive.
@@ -151,4 +154,36 @@ pub async fn dead_letters(
     Ok(Json(DeadLetters {
         items: state.store.dead_letters(200).await?,
     }))
+}
+
+/// Asks the letter's poller to handle it again, once its cause is mended
+/// (a trigger dropped, a bug fixed and deployed). The poller takes it on its
+/// next round; `replayed_at` is set when it became an appeal, or the reason
+/// says why the replay failed.
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "operations",
+    params(("id" = i64, Path)),
+    responses((status = 202, body = leadgate_store::DeadLetter),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "already replayed", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn replay_dead_letter(
+    State(state): State<AppState>,
+    caller: leadgate_http::extract::ApiCaller,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<(StatusCode, Json<leadgate_store::DeadLetter>), ApiError> {
+    caller.require(&[Role::Admin])?;
+    let Path(id) =
+        path.map_err(|_| ApiError::bad("id", "the id in the path must be an integer"))?;
+    match state.store.request_dead_letter_replay(id).await? {
+        Ok(letter) => {
+            tracing::info!(dead_letter = id, source = %letter.source, actor = %caller.name, "dead letter replay requested");
+            Ok((StatusCode::ACCEPTED, Json(letter)))
+        }
+        Err(leadgate_store::ReplayRefusal::Unknown) => Err(ApiError::NotFound("dead letter")),
+        Err(leadgate_store::ReplayRefusal::AlreadyReplayed) => Err(ApiError::Conflict {
+            field: None,
+            detail: "this dead letter was replayed already".into(),
+        }),
+    }
 }
