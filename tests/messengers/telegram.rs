@@ -532,7 +532,7 @@ async fn reply_validation() {
     )
     .await
     .unwrap();
-    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.status(), 409);
     let resp = post(
         format!("/api/v1/interests/{interest}/messages"),
         json!({"text": "  "}),

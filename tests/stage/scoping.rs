@@ -188,11 +188,11 @@ async fn messages_go_only_to_interests_in_the_scope() {
         assert_eq!(status, 404, "{body}");
     }
     // In scope, the refusal is about the interest itself (it came by API,
-    // there is no messenger conversation to reply in).
+    // there is no messenger conversation to reply in): its state, 409.
     let (status, body) = post(&app, ORLOVA, &path, json!({"text": "Добрый день"})).await;
     assert_eq!(
         (status, body["field"].as_str()),
-        (422, Some("id")),
+        (409, Some("id")),
         "{body}"
     );
     // Operators triage; they do not write to clients.

@@ -139,14 +139,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
+    /// Clicks `css`; found again if the page replaced it between the
+    /// finding and the click (a reload or a script re-rendering it).
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(e)
+                    if e.is_stale_element_reference() && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
     }
 
+    /// Types `text` into `css` instead of what it holds; found again if
+    /// the page replaced it meanwhile.
     pub async fn fill(&self, css: &str, text: &str) {
-        let field = self.wait_for(css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let field = self.wait_for(css).await;
+            let typed = match field.clear().await {
+                Ok(()) => field.send_keys(text).await,
+                Err(e) => Err(e),
+            };
+            match typed {
+                Ok(()) => return,
+                Err(e)
+                    if e.is_stale_element_reference() && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot fill {css}: {e}"),
+            }
+        }
     }
 
     /// Presses one key on the page, as a person at the keyboard would.

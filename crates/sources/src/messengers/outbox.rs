@@ -156,7 +156,8 @@ pub struct MessageRequest {
         (status = 202, description = "Queued", body = OutboxView),
         (status = 200, description = "Already queued under this Idempotency-Key", body = OutboxView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Empty or too long text; the interest has no messenger conversation", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or too long text", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The interest has no messenger conversation, or its channel is no longer configured", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -191,16 +192,17 @@ pub async fn post_message(
         ));
     }
     let Some((source, peer_id)) = state.store.peer_of_interest(interest_id).await? else {
-        return Err(ApiError::unprocessable(
-            "id",
-            "this interest has no Telegram or VK conversation to reply in",
-        ));
+        // The request is fine; the interest's history refuses it.
+        return Err(ApiError::Conflict {
+            field: Some("id".into()),
+            detail: "this interest has no Telegram or VK conversation to reply in".into(),
+        });
     };
     if !source_configured(&state.settings, &source) {
-        return Err(ApiError::unprocessable(
-            "id",
-            format!("the conversation's channel `{source}` is no longer configured"),
-        ));
+        return Err(ApiError::Conflict {
+            field: Some("id".into()),
+            detail: format!("the conversation's channel `{source}` is no longer configured"),
+        });
     }
     let dedup_key = match headers.get("idempotency-key") {
         Some(v) => {

@@ -35,6 +35,7 @@ pub struct ChangesQuery {
     #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Comma-separated event types, e.g. `interest.created,interest.won`.
+    #[param(value_type = Option<Vec<EventType>>, style = Form, explode = false)]
     pub types: Option<String>,
     /// At most this many events (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
