@@ -248,6 +248,19 @@ impl Store {
         self.backfill_match_keys().await
     }
 
+    /// Reclaims dead row versions and refreshes the planner's statistics
+    /// (PostgreSQL `VACUUM (ANALYZE)`, SQLite `ANALYZE`). For benchmarks that
+    /// compare rounds on one database: without it, whichever round autovacuum
+    /// happens to run in pays for the rounds before.
+    pub async fn vacuum_analyze(&self) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Postgres => "VACUUM (ANALYZE)",
+            Backend::Sqlite => "ANALYZE",
+        };
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// For `/readyz`: the database answers and every shipped migration is applied.
     pub async fn readiness(&self) -> Result<bool> {
         let applied: Vec<(i64,)> =
