@@ -16,10 +16,12 @@ pub mod row;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
+use std::ops::Range;
+use std::sync::Arc;
 
 use crate::settings::Settings;
 use crate::users::Login;
-use leadgate_store::{ImportedClient, ImportedPerson, StorageError, Store};
+use leadgate_store::{ImportKeys, ImportedClient, ImportedPerson, StorageError, Store};
 
 pub use columns::{parse_map, Field};
 pub use report::{write_report, Action, Issue, Reason};
@@ -40,6 +42,8 @@ pub enum ImportError {
     Columns(#[from] ColumnsError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("deriving the match keys failed: {0}")]
+    Derive(#[from] tokio::task::JoinError),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -149,6 +153,8 @@ pub async fn import_clients(
     };
     let managers = Managers::new(settings, &stored);
     let (mut report, (clients, to_create)) = parse(&bytes, settings, &managers, options, progress)?;
+    drop(bytes);
+    let clients = Arc::new(clients);
     if let Some(p) = progress {
         p.set_position(0);
         p.set_length(clients.len() as u64);
@@ -163,8 +169,29 @@ pub async fn import_clients(
         if !to_create.is_empty() {
             report.created_managers = store.add_imported_managers(&to_create).await?;
         }
-        for chunk in clients.chunks(BATCH) {
-            let counts = store.import_batch(chunk).await?;
+        // The keys of batch k + 1 are derived on another core while batch
+        // k is written: on its own, deriving them takes a good part of the
+        // import's CPU, and the writer waits for the engine much of the
+        // time.
+        let batches: Vec<Range<usize>> = (0..clients.len())
+            .step_by(BATCH)
+            .map(|start| start..(start + BATCH).min(clients.len()))
+            .collect();
+        let derive = |range: Range<usize>| {
+            let clients = Arc::clone(&clients);
+            tokio::task::spawn_blocking(move || {
+                ImportKeys::derive(clients.get(range).unwrap_or_default())
+            })
+        };
+        let mut next = batches.first().cloned().map(derive);
+        for (k, range) in batches.iter().enumerate() {
+            let Some(derived) = next.take() else {
+                break;
+            };
+            let keys = derived.await?;
+            next = batches.get(k + 1).cloned().map(derive);
+            let chunk = clients.get(range.clone()).unwrap_or_default();
+            let counts = store.import_prepared(chunk, keys).await?;
             report.created += counts.created;
             report.updated += counts.updated;
             if let Some(p) = progress {

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod dirty;
+mod journal;
 mod roundtrip;
 mod samples;
 

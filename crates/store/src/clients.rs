@@ -2,11 +2,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 
-use super::matching::{domain_rows, person_rows, KeyRow};
+use super::matching::{person_rows, KeyRow};
 use super::{from_ms, now_ms, Result, StorageError, Store};
-use super::{param_list, placeholders};
+use super::{json_rows, json_tuples, param_list, Col};
 use leadgate_domain::appeal::{ContactKey, ContactKind};
 use leadgate_domain::client::{Client, ClientKind, ContactPerson, ContactPoint, DroppedPoint};
+use leadgate_domain::dedup::keys::{company_name_key, person_name_keys, point_domains};
+use leadgate_domain::dedup::MatchField;
 use leadgate_domain::event::{journal_enabled, EventType, NewEvent};
 use serde_json::json;
 
@@ -363,158 +365,221 @@ impl Store {
     /// Points are only added, never removed, so an import cannot erase what
     /// appeals taught us.
     pub async fn import_batch(&self, clients: &[ImportedClient]) -> Result<ImportCounts> {
+        let keys = ImportKeys::derive(clients);
+        self.import_prepared(clients, keys).await
+    }
+
+    /// [`Store::import_batch`] with the keys already derived (see
+    /// [`ImportKeys::derive`]), so that deriving the next batch's keys can
+    /// run on another core while this one is written.
+    pub async fn import_prepared(
+        &self,
+        clients: &[ImportedClient],
+        keys: ImportKeys,
+    ) -> Result<ImportCounts> {
+        // Events bind three parameters a row; the rest pass one JSON
+        // parameter a statement (see `json_rows`).
         const ROWS: usize = 500;
+        const JSON_ROWS: usize = 5_000;
+        if keys.persons.len() != clients.iter().map(|c| c.persons.len()).sum::<usize>()
+            || keys.companies.len() != clients.len()
+        {
+            return Err(StorageError::Corrupt("import keys of another batch".into()));
+        }
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(clients.len());
         let mut counts = ImportCounts::default();
-        let mut new_clients: Vec<String> = Vec::new();
-        for chunk in clients.chunks(ROWS) {
-            let sql = format!(
-                "SELECT external_id FROM clients WHERE external_id IN ({})",
-                param_list(self.backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, (String,)>(&sql);
-            for c in chunk {
-                q = q.bind(&c.external_id);
-            }
-            let rows = q.fetch_all(tx.conn()).await?;
-            let existing: HashSet<String> = rows.into_iter().map(|(id,)| id).collect();
-            counts.updated += existing.len() as u64;
-            counts.created += (chunk.len() as u64).saturating_sub(existing.len() as u64);
-            new_clients.extend(
-                chunk
-                    .iter()
-                    .filter(|c| !existing.contains(&c.external_id))
-                    .map(|c| c.external_id.clone()),
-            );
-            // A known responsible replaces the one waiting to be sorted out;
-            // an ИНН the file leaves empty keeps the stored one.
-            let sql = format!(
-                "INSERT INTO clients (external_id, kind, name, responsible_login, imported_responsible, inn, created_at, updated_at) \
-                 VALUES {} ON CONFLICT (external_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
-                 responsible_login = COALESCE(excluded.responsible_login, clients.responsible_login), \
-                 imported_responsible = CASE WHEN excluded.responsible_login IS NULL \
-                   THEN COALESCE(excluded.imported_responsible, clients.imported_responsible) ELSE NULL END, \
-                 inn = COALESCE(excluded.inn, clients.inn), \
-                 updated_at = excluded.updated_at RETURNING id, external_id",
-                placeholders(self.backend, chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for c in chunk {
-                q = q
-                    .bind(&c.external_id)
-                    .bind(c.kind.as_str())
-                    .bind(&c.name)
-                    .bind(c.responsible.as_deref())
-                    .bind(c.imported_responsible.as_deref())
-                    .bind(c.inn.as_deref())
-                    .bind(now)
-                    .bind(now);
-            }
-            for row in q.fetch_all(tx.conn()).await? {
+        let mut existing: HashSet<String> = HashSet::new();
+        let exists_sql = format!(
+            "SELECT external_id FROM clients WHERE external_id IN ({})",
+            json_rows(self.backend, &[Col::Text])
+        );
+        // A known responsible replaces the one waiting to be sorted out;
+        // an ИНН the file leaves empty keeps the stored one.
+        let insert_sql = format!(
+            "INSERT INTO clients (external_id, kind, name, responsible_login, imported_responsible, inn, created_at, updated_at) \
+             {} ON CONFLICT (external_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+             responsible_login = COALESCE(excluded.responsible_login, clients.responsible_login), \
+             imported_responsible = CASE WHEN excluded.responsible_login IS NULL \
+               THEN COALESCE(excluded.imported_responsible, clients.imported_responsible) ELSE NULL END, \
+             inn = COALESCE(excluded.inn, clients.inn), \
+             updated_at = excluded.updated_at RETURNING id, external_id",
+            json_rows(
+                self.backend,
+                &[Col::Text, Col::Text, Col::Text, Col::Text, Col::Text, Col::Text, Col::Int, Col::Int]
+            )
+        );
+        for chunk in clients.chunks(JSON_ROWS) {
+            let rows: Vec<(String,)> = sqlx::query_as(&exists_sql)
+                .bind(json_tuples(chunk.iter().map(|c| (&c.external_id,))))
+                .fetch_all(tx.conn())
+                .await?;
+            existing.extend(rows.into_iter().map(|(id,)| id));
+            let data = json_tuples(chunk.iter().map(|c| {
+                (
+                    &c.external_id,
+                    c.kind.as_str(),
+                    &c.name,
+                    c.responsible.as_deref(),
+                    c.imported_responsible.as_deref(),
+                    c.inn.as_deref(),
+                    now,
+                    now,
+                )
+            }));
+            for row in sqlx::query(&insert_sql)
+                .bind(data)
+                .fetch_all(tx.conn())
+                .await?
+            {
                 ids.insert(row.try_get("external_id")?, row.try_get("id")?);
             }
         }
-        let client_id = |c: &ImportedClient| {
-            ids.get(&c.external_id)
-                .copied()
-                .ok_or_else(|| StorageError::Corrupt("imported client without id".into()))
-        };
-        let companies = clients
+        counts.updated = existing.len() as u64;
+        counts.created = (clients.len() as u64).saturating_sub(counts.updated);
+        let client_ids = clients
             .iter()
-            .map(|c| Ok((client_id(c)?, c.kind, c.name.as_str())))
-            .collect::<Result<Vec<_>>>()?;
-        self.reset_company_keys(tx.conn(), &companies).await?;
-        let inns = clients
+            .map(|c| {
+                ids.get(&c.external_id)
+                    .copied()
+                    .ok_or_else(|| StorageError::Corrupt("imported client without id".into()))
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        drop(ids);
+        let company_keys: Vec<KeyRow> = keys
+            .companies
             .iter()
-            .filter_map(|c| c.inn.as_deref().map(|inn| Ok((client_id(c)?, inn))))
-            .collect::<Result<Vec<_>>>()?;
-        self.reset_inn_keys(tx.conn(), &inns).await?;
-        let mut persons: Vec<(i64, &str)> = Vec::new();
-        for c in clients {
-            let id = client_id(c)?;
+            .zip(&client_ids)
+            .filter_map(|(k, id)| {
+                k.as_ref()
+                    .map(|k| (MatchField::Company.as_str(), k.clone(), *id, 0))
+            })
+            .collect();
+        self.replace_keys(tx.conn(), MatchField::Company, &client_ids, &company_keys)
+            .await?;
+        let mut with_inn: Vec<i64> = Vec::new();
+        let mut inn_keys: Vec<KeyRow> = Vec::new();
+        for (c, id) in clients.iter().zip(&client_ids) {
+            if let Some(inn) = &c.inn {
+                with_inn.push(*id);
+                inn_keys.push((MatchField::Inn.as_str(), inn.clone(), *id, 0));
+            }
+        }
+        self.replace_keys(tx.conn(), MatchField::Inn, &with_inn, &inn_keys)
+            .await?;
+        // Sorted and without repeats, so that a person's id is found by
+        // binary search (no key built per lookup).
+        let mut persons: Vec<(i64, &str)> = Vec::with_capacity(keys.persons.len());
+        for (c, id) in clients.iter().zip(&client_ids) {
             for p in &c.persons {
-                persons.push((id, p.name.as_str()));
+                persons.push((*id, p.name.as_str()));
             }
         }
         persons.sort_unstable();
         persons.dedup();
-        for chunk in persons.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO contact_persons (client_id, name, created_at) VALUES {} \
-                 ON CONFLICT (client_id, name) DO NOTHING",
-                placeholders(self.backend, chunk.len(), 3)
-            );
-            let mut q = sqlx::query(&sql);
-            for (id, name) in chunk {
-                q = q.bind(*id).bind(*name).bind(now);
+        let mut person_ids: Vec<Option<i64>> = vec![None; persons.len()];
+        let mut found = |client_id: i64, name: &str, id: i64| {
+            if let Ok(i) = persons.binary_search(&(client_id, name)) {
+                person_ids[i] = Some(id);
             }
-            q.execute(tx.conn()).await?;
-        }
-        let mut person_ids: HashMap<(i64, String), i64> = HashMap::with_capacity(persons.len());
-        let mut client_ids: Vec<i64> = persons.iter().map(|(id, _)| *id).collect();
-        client_ids.dedup();
-        for chunk in client_ids.chunks(ROWS) {
-            let sql = format!(
-                "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({})",
-                param_list(self.backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(tx.conn()).await? {
-                person_ids.insert(
-                    (row.try_get("client_id")?, row.try_get("name")?),
-                    row.try_get("id")?,
-                );
+        };
+        let insert_persons = format!(
+            "INSERT INTO contact_persons (client_id, name, created_at) {} \
+             ON CONFLICT (client_id, name) DO NOTHING RETURNING id, client_id, name",
+            json_rows(self.backend, &[Col::Int, Col::Text, Col::Int])
+        );
+        for chunk in persons.chunks(JSON_ROWS) {
+            let data = json_tuples(chunk.iter().map(|(id, name)| (id, name, now)));
+            for row in sqlx::query(&insert_persons)
+                .bind(data)
+                .fetch_all(tx.conn())
+                .await?
+            {
+                let name: String = row.try_get("name")?;
+                found(row.try_get("client_id")?, &name, row.try_get("id")?);
             }
         }
+        // The persons an updated client already had return nothing above.
+        let mut updated: Vec<i64> = clients
+            .iter()
+            .zip(&client_ids)
+            .filter(|(c, _)| existing.contains(&c.external_id))
+            .map(|(_, id)| *id)
+            .collect();
+        updated.sort_unstable();
+        updated.dedup();
+        let select_persons = format!(
+            "SELECT id, client_id, name FROM contact_persons WHERE client_id IN ({})",
+            json_rows(self.backend, &[Col::Int])
+        );
+        for chunk in updated.chunks(JSON_ROWS) {
+            let data = json_tuples(chunk.iter().map(|id| (id,)));
+            for row in sqlx::query(&select_persons)
+                .bind(data)
+                .fetch_all(tx.conn())
+                .await?
+            {
+                let name: String = row.try_get("name")?;
+                found(row.try_get("client_id")?, &name, row.try_get("id")?);
+            }
+        }
+        let person_id = |client_id: i64, name: &str| {
+            persons
+                .binary_search(&(client_id, name))
+                .ok()
+                .and_then(|i| person_ids[i])
+        };
         let mut dropped: Vec<(i64, &DroppedPoint)> = Vec::new();
-        for c in clients {
-            let id = client_id(c)?;
-            for p in &c.persons {
-                if let Some(pid) = person_ids.get(&(id, p.name.clone())) {
-                    dropped.extend(p.dropped.iter().map(|d| (*pid, d)));
-                }
-            }
-        }
-        for chunk in dropped.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO dropped_points (person_id, field, raw, reason, created_at) VALUES {} \
-                 ON CONFLICT (person_id, field, raw) DO NOTHING",
-                placeholders(self.backend, chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for (pid, d) in chunk {
-                q = q
-                    .bind(*pid)
-                    .bind(&d.field)
-                    .bind(&d.raw)
-                    .bind(&d.reason)
-                    .bind(now);
-            }
-            q.execute(tx.conn()).await?;
-        }
         let mut points: Vec<(i64, Option<i64>, &ContactKey)> = Vec::new();
-        let mut keys: Vec<KeyRow> = Vec::new();
-        for c in clients {
-            let id = client_id(c)?;
+        let mut match_keys: Vec<KeyRow> = Vec::new();
+        let mut derived = keys.persons.into_iter();
+        for (c, id) in clients.iter().zip(&client_ids) {
+            let id = *id;
             for p in &c.persons {
-                let pid = person_ids.get(&(id, p.name.clone())).copied();
+                let (names, domains) = derived.next().unwrap_or_default();
+                let pid = person_id(id, &p.name);
                 if let Some(pid) = pid {
-                    keys.extend(person_rows(id, pid, &p.name));
+                    dropped.extend(p.dropped.iter().map(|d| (pid, d)));
+                    match_keys.extend(
+                        names
+                            .into_iter()
+                            .map(|k| (MatchField::Name.as_str(), k, id, pid)),
+                    );
                 }
-                keys.extend(domain_rows(id, &p.keys));
+                match_keys.extend(
+                    domains
+                        .into_iter()
+                        .map(|d| (MatchField::Domain.as_str(), d, id, 0)),
+                );
                 for k in &p.keys {
                     points.push((id, pid, k));
                 }
             }
         }
-        keys.sort();
-        keys.dedup();
-        self.insert_match_keys(tx.conn(), &keys).await?;
+        let insert_dropped = format!(
+            "INSERT INTO dropped_points (person_id, field, raw, reason, created_at) {} \
+             ON CONFLICT (person_id, field, raw) DO NOTHING",
+            json_rows(
+                self.backend,
+                &[Col::Int, Col::Text, Col::Text, Col::Text, Col::Int]
+            )
+        );
+        for chunk in dropped.chunks(JSON_ROWS) {
+            let data = json_tuples(
+                chunk
+                    .iter()
+                    .map(|(pid, d)| (pid, &d.field, &d.raw, &d.reason, now)),
+            );
+            sqlx::query(&insert_dropped)
+                .bind(data)
+                .execute(tx.conn())
+                .await?;
+        }
+        match_keys.sort_unstable();
+        match_keys.dedup();
+        self.insert_match_keys(tx.conn(), &match_keys).await?;
+        drop(match_keys);
         points.sort_by(|a, b| (a.0, a.2.kind, &a.2.value).cmp(&(b.0, b.2.kind, &b.2.value)));
         // A point on two persons of one client is the client's own (an
         // office line), not the first person's.
@@ -526,46 +591,161 @@ impl Store {
             }
             same
         });
-        for chunk in points.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) VALUES {} \
-                 ON CONFLICT (client_id, kind, value) DO UPDATE SET person_id = NULL \
-                 WHERE contact_points.person_id IS NOT NULL \
-                 AND (excluded.person_id IS NULL OR excluded.person_id <> contact_points.person_id)",
-                placeholders(self.backend, chunk.len(), 6)
+        let insert_points =
+            format!(
+            "INSERT INTO contact_points (client_id, person_id, kind, value, raw, created_at) {} \
+             ON CONFLICT (client_id, kind, value) DO UPDATE SET person_id = NULL \
+             WHERE contact_points.person_id IS NOT NULL \
+             AND (excluded.person_id IS NULL OR excluded.person_id <> contact_points.person_id)",
+            json_rows(
+                self.backend,
+                &[Col::Int, Col::Int, Col::Text, Col::Text, Col::Text, Col::Int]
+            )
+        );
+        for chunk in points.chunks(JSON_ROWS) {
+            let data = json_tuples(
+                chunk
+                    .iter()
+                    .map(|(id, pid, k)| (id, pid, k.kind.as_str(), &k.value, &k.raw, now)),
             );
-            let mut q = sqlx::query(&sql);
-            for (id, pid, k) in chunk {
-                q = q
-                    .bind(*id)
-                    .bind(*pid)
-                    .bind(k.kind.as_str())
-                    .bind(&k.value)
-                    .bind(&k.raw)
-                    .bind(now);
-            }
-            q.execute(tx.conn()).await?;
+            sqlx::query(&insert_points)
+                .bind(data)
+                .execute(tx.conn())
+                .await?;
         }
         // `client.created` for each new client, as the read API shows it
         // with everything this batch gave it, in the import's transaction.
-        let mut created: Vec<i64> = new_clients
-            .iter()
-            .filter_map(|external| ids.get(external).copied())
-            .collect();
-        created.sort_unstable();
-        created.dedup();
+        // A new client holds exactly what this batch wrote, so its view is
+        // built from that rather than read back (which cost as much as the
+        // writes).
         if journal_enabled() {
-            for chunk in created.chunks(ROWS) {
-                let events: Vec<NewEvent> = self
-                    .clients_chunk_on(tx.conn(), chunk)
-                    .await?
-                    .iter()
-                    .map(|c| NewEvent::about(EventType::ClientCreated, "client", c, json!({})))
-                    .collect();
-                self.append_events(tx.conn(), &events).await?;
+            let mut created: Vec<(i64, &ImportedClient)> = clients
+                .iter()
+                .zip(&client_ids)
+                .filter(|(c, _)| !existing.contains(&c.external_id))
+                .map(|(c, id)| (*id, c))
+                .collect();
+            created.sort_unstable_by_key(|(id, _)| *id);
+            created.dedup_by_key(|(id, _)| *id);
+            // `points` is in the order it was inserted, so in id order.
+            let mut points_of: HashMap<i64, Vec<(Option<i64>, &ContactKey)>> =
+                HashMap::with_capacity(created.len());
+            for (id, pid, k) in &points {
+                points_of.entry(*id).or_default().push((*pid, k));
             }
+            let mut events = Vec::with_capacity(ROWS.min(created.len()));
+            for (id, c) in created {
+                let client = created_view(id, c, now, &person_id, points_of.remove(&id));
+                events.push(NewEvent::about(
+                    EventType::ClientCreated,
+                    "client",
+                    &client,
+                    json!({}),
+                ));
+                if events.len() == ROWS {
+                    self.append_events(tx.conn(), &events).await?;
+                    events.clear();
+                }
+            }
+            self.append_events(tx.conn(), &events).await?;
         }
         tx.commit().await?;
         Ok(counts)
+    }
+}
+
+/// What a new client holds once its batch is written, as
+/// [`Store::clients_by_ids`] reads it: persons and points in the order of
+/// their ids (the order they were inserted in), the points two persons
+/// share on the client itself, a person's repeated dropped point once.
+fn created_view(
+    id: i64,
+    c: &ImportedClient,
+    now: i64,
+    person_id: &impl Fn(i64, &str) -> Option<i64>,
+    points: Option<Vec<(Option<i64>, &ContactKey)>>,
+) -> Client {
+    let mut persons: Vec<ContactPerson> = Vec::with_capacity(c.persons.len());
+    for p in &c.persons {
+        let Some(pid) = person_id(id, &p.name) else {
+            continue;
+        };
+        let at = match persons.iter().position(|x| x.id == pid) {
+            Some(at) => at,
+            None => {
+                persons.push(ContactPerson {
+                    id: pid,
+                    name: p.name.clone(),
+                    contact_points: Vec::new(),
+                    dropped_points: Vec::new(),
+                });
+                persons.len() - 1
+            }
+        };
+        let person = &mut persons[at];
+        for d in &p.dropped {
+            if !person
+                .dropped_points
+                .iter()
+                .any(|x| x.field == d.field && x.raw == d.raw)
+            {
+                person.dropped_points.push(d.clone());
+            }
+        }
+    }
+    persons.sort_by_key(|p| p.id);
+    let mut own = Vec::new();
+    for (pid, k) in points.unwrap_or_default() {
+        let point = ContactPoint {
+            kind: k.kind,
+            value: k.value.clone(),
+            raw: k.raw.clone(),
+        };
+        match pid.and_then(|pid| persons.iter_mut().find(|p| p.id == pid)) {
+            Some(p) => p.contact_points.push(point),
+            None => own.push(point),
+        }
+    }
+    Client {
+        id,
+        external_id: Some(c.external_id.clone()),
+        kind: c.kind,
+        name: c.name.clone(),
+        responsible: c.responsible.clone(),
+        imported_responsible: c.imported_responsible.clone(),
+        inn: c.inn.clone(),
+        contact_persons: persons,
+        contact_points: own,
+        created_at: from_ms(now),
+    }
+}
+
+/// The keys an import batch derives from its clients alone, before any id
+/// is known: the company key of each client, and of each person (in the
+/// order of the clients and their persons) its name keys and the
+/// corporate domains of its e-mails. Pure CPU, and a good part of the
+/// import's.
+#[derive(Debug, Default)]
+pub struct ImportKeys {
+    companies: Vec<Option<String>>,
+    persons: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl ImportKeys {
+    pub fn derive(clients: &[ImportedClient]) -> ImportKeys {
+        let mut persons = Vec::with_capacity(clients.len());
+        let companies = clients
+            .iter()
+            .map(|c| {
+                for p in &c.persons {
+                    persons.push((person_name_keys(&p.name), point_domains(&p.keys)));
+                }
+                match c.kind {
+                    ClientKind::Company => company_name_key(&c.name),
+                    _ => None,
+                }
+            })
+            .collect();
+        ImportKeys { companies, persons }
     }
 }

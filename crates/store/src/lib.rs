@@ -50,7 +50,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use bulk::{
     FeedRow, FinishedRow, IdTable, NewClientRow, NewInterestRow, NewPersonRow, PointRow, TaskRow,
 };
-pub use clients::{ImportCounts, ImportedClient, ImportedPerson};
+pub use clients::{ImportCounts, ImportKeys, ImportedClient, ImportedPerson};
 pub use dead_letters::{DeadLetter, ReplayDue, ReplayRefusal};
 pub use events::{EndpointState, FailedAttempt, WebhookFailure};
 pub use interests::{announce_task, created_task_events, outcome_rows, ClientState, OutcomeRows};
@@ -575,6 +575,24 @@ pub fn json_rows(backend: Backend, columns: &[Col]) -> String {
 pub fn json_param(rows: impl IntoIterator<Item = serde_json::Value>) -> String {
     let rows: Vec<serde_json::Value> = rows.into_iter().collect();
     serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+}
+
+/// [`json_param`] for rows that serialise as JSON arrays (tuples), written
+/// straight to text: a bulk write builds no `Value` tree per row, which
+/// cost more allocations than the rows themselves.
+pub fn json_tuples<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    out.push(b'[');
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if serde_json::to_writer(&mut out, &row).is_err() {
+            return "[]".into();
+        }
+    }
+    out.push(b']');
+    String::from_utf8(out).unwrap_or_else(|_| "[]".into())
 }
 
 /// One parameter: `?` on SQLite (bound in order of appearance), `$k` on PostgreSQL.

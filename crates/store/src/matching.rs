@@ -239,12 +239,33 @@ impl Store {
                     ]
                 )
             );
-            let data = crate::json_param(chunk.iter().map(|(kind, value, client, person)| {
-                serde_json::json!([kind, value, client, person])
-            }));
+            let data = crate::json_tuples(chunk);
             sqlx::query(&sql).bind(data).execute(&mut *conn).await?;
         }
         Ok(())
+    }
+
+    /// Replaces the keys of one kind of these clients with `rows`.
+    pub(crate) async fn replace_keys(
+        &self,
+        conn: &mut AnyConnection,
+        field: MatchField,
+        clients: &[i64],
+        rows: &[KeyRow],
+    ) -> Result<()> {
+        // The kind is one of ours, never input.
+        let sql = format!(
+            "DELETE FROM match_keys WHERE kind = '{}' AND client_id IN ({})",
+            field.as_str(),
+            crate::json_rows(self.backend, &[crate::Col::Int])
+        );
+        for chunk in clients.chunks(5_000) {
+            sqlx::query(&sql)
+                .bind(crate::json_tuples(chunk.iter().map(|id| (id,))))
+                .execute(&mut *conn)
+                .await?;
+        }
+        self.insert_match_keys(conn, rows).await
     }
 
     /// Replaces the company keys of these clients (a renamed company must
