@@ -660,11 +660,8 @@ async fn poison_update(store: &leadgate::storage::Store, update_id: i64) {
         .expect("poison trigger");
 }
 
-/// An update whose storing fails for good is retried a few times, then
-/// dead-lettered with its reason; the offset moves past it and the update
-/// after it becomes an appeal.
-#[tokio::test]
-async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
+/// A daemon polling the fake Telegram, with update `update_id` poisoned.
+async fn polling_bot_with_poisoned_update(update_id: i64) -> (FakeTelegram, TestApp) {
     let fake = FakeTelegram::start(TG_TOKEN).await;
     let url = fake.url.clone();
     let app = spawn_app_with(|s| {
@@ -673,7 +670,16 @@ async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
             .insert("poller".into(), tg_bot(&url, TelegramMode::Polling));
     })
     .await;
-    poison_update(&app.store, 21).await;
+    poison_update(&app.store, update_id).await;
+    (fake, app)
+}
+
+/// An update whose storing fails for good is retried a few times, then
+/// dead-lettered with its reason; the offset moves past it and the update
+/// after it becomes an appeal.
+#[tokio::test]
+async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
+    let (fake, app) = polling_bot_with_poisoned_update(21).await;
     for id in [20, 21, 22] {
         fake.push_update(text_update(id, 900 + id, &format!("сообщение {id}")));
     }
@@ -761,15 +767,7 @@ async fn a_poisoned_update_is_dead_lettered_and_the_next_one_flows() {
 /// a still failing update is dead-lettered as before.
 #[tokio::test]
 async fn an_unanswering_store_does_not_dead_letter_updates() {
-    let fake = FakeTelegram::start(TG_TOKEN).await;
-    let url = fake.url.clone();
-    let app = spawn_app_with(|s| {
-        s.telegram
-            .bots
-            .insert("poller".into(), tg_bot(&url, TelegramMode::Polling));
-    })
-    .await;
-    poison_update(&app.store, 31).await;
+    let (fake, app) = polling_bot_with_poisoned_update(31).await;
     let hide = "ALTER TABLE _sqlx_migrations RENAME TO _sqlx_migrations_hidden";
     sqlx::raw_sql(hide).execute(app.store.pool()).await.unwrap();
     fake.push_update(text_update(31, 931, "сообщение 31"));
